@@ -1,0 +1,148 @@
+"""Every knob of Mission Watch: its name, environment variable, default and one line of help.
+
+This is the only module that reads ``os.environ``. The README's configuration table and the
+CLI's ``--help`` epilogue are checked against :data:`SETTINGS` by the tests, so a setting
+cannot exist without being documented.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """One configurable value: the field name, its environment variable and help text."""
+
+    name: str
+    env: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (1/0, true/false, yes/no, on/off), got {value!r}")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "MISSIONWATCH_DATA_DIR", str(PROJECT_ROOT / "var"),
+            "Directory for the SQLite store and generated files (created on first use)."),
+    Setting("database_url", "DATABASE_URL", "",
+            "SQLAlchemy URL of the store; empty means SQLite at DATA_DIR/missionwatch.sqlite3. "
+            "PostgreSQL: postgresql+psycopg://user:pass@host/db."),
+    Setting("host", "MISSIONWATCH_HOST", "127.0.0.1",
+            "Address the dashboard listens on (loopback by default)."),
+    Setting("port", "MISSIONWATCH_PORT", 8050, "Port the dashboard listens on.", int),
+    Setting("h3_resolution", "MISSIONWATCH_H3_RESOLUTION", 9,
+            "H3 resolution of the cell stored for every location (0-15; 9 is about 0.1 km2).",
+            int),
+    Setting("display_h3_resolution", "MISSIONWATCH_DISPLAY_H3_RESOLUTION", 5,
+            "Coarser H3 resolution used to aggregate residences on maps (never single homes).",
+            int),
+    Setting("demo_seed", "MISSIONWATCH_DEMO_SEED", 20261127,
+            "Seed of the synthetic demo roster; the same seed gives the same roster.", int),
+    Setting("jurisdiction_tolerance_km", "MISSIONWATCH_JURISDICTION_TOLERANCE_KM", 10.0,
+            "How far outside the generalised boundary a point may lie and still be matched to "
+            "the nearest jurisdiction (atolls, generalised coastlines).", float),
+    Setting("online_geocoding", "MISSIONWATCH_ONLINE_GEOCODING", False,
+            "Geocode addresses without coordinates through the US Census geocoder before the "
+            "offline gazetteer (off by default: nothing leaves the machine).", _bool),
+    Setting("census_geocoder_url", "MISSIONWATCH_CENSUS_GEOCODER_URL",
+            "https://geocoding.geo.census.gov/geocoder/locations/onelineaddress",
+            "Endpoint of the US Census one-line address geocoder."),
+    Setting("log_level", "MISSIONWATCH_LOG_LEVEL", "INFO",
+            "Logging level: DEBUG, INFO, WARNING or ERROR."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _convert(setting: Setting, raw: str) -> Any:
+    if setting.kind is bool or setting.kind is _bool:
+        return _bool(raw)
+    try:
+        return setting.kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{setting.env}: expected {setting.kind.__name__}, got {raw!r}") from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved configuration. Build it with :meth:`from_env` or :meth:`with_overrides`."""
+
+    data_dir: str
+    database_url: str
+    host: str
+    port: int
+    h3_resolution: int
+    display_h3_resolution: int
+    demo_seed: int
+    jurisdiction_tolerance_km: float
+    online_geocoding: bool
+    census_geocoder_url: str
+    log_level: str
+
+    def __post_init__(self) -> None:
+        for name in ("h3_resolution", "display_h3_resolution"):
+            value = getattr(self, name)
+            if not 0 <= value <= 15:
+                raise ValueError(f"{name} must be between 0 and 15, got {value}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be between 1 and 65535, got {self.port}")
+        if self.jurisdiction_tolerance_km < 0:
+            raise ValueError("jurisdiction_tolerance_km must be >= 0")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every setting from ``environ`` (default ``os.environ``), then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for setting in SETTINGS:
+            raw = env.get(setting.env)
+            values[setting.name] = setting.default if raw is None else _convert(setting, raw)
+        for key, value in overrides.items():
+            if key not in _BY_NAME:
+                raise ValueError(f"unknown setting {key!r}; known: {', '.join(_BY_NAME)}")
+            if value is not None:
+                values[key] = value
+        return cls(**values)
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """A copy with some values replaced (``None`` keeps the current value)."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL: ``DATABASE_URL`` or the default SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'missionwatch.sqlite3'}"
+
+
+def settings_table_markdown() -> str:
+    """The README's configuration table, generated from :data:`SETTINGS`."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for s in SETTINGS:
+        default = s.default
+        if s.name == "data_dir":
+            default = "./var"
+        shown = f"`{default}`" if default != "" else "(empty)"
+        rows.append(f"| `{s.env}` | {shown} | {s.help} |")
+    return "\n".join(rows)
