@@ -115,3 +115,20 @@ OFFICE_BY_JURISDICTION: dict[str, str] = {
 CALIFORNIA_SPLIT_LAT = 35.79
 
 # Demo phone numbers are 555-01xx (reserved for fiction); demo e-mails use example.org.
+
+
+def ofm_office_for(jurisdiction: str, lat: float | None = None) -> str:
+    """The OFM office responsible for a location in ``jurisdiction`` (USPS code).
+
+    California needs the latitude (split at :data:`CALIFORNIA_SPLIT_LAT`); without one, a
+    California location goes to Los Angeles.
+    """
+    if jurisdiction == "CA":
+        return "SFO" if lat is not None and lat >= CALIFORNIA_SPLIT_LAT else "LAX"
+    try:
+        return OFFICE_BY_JURISDICTION[jurisdiction]
+    except KeyError:
+        raise ValueError(
+            f"jurisdiction must be one of the {len(JURISDICTIONS)} USPS codes "
+            f"{', '.join(JURISDICTIONS)}; got {jurisdiction!r}"
+        ) from None
