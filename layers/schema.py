@@ -16,7 +16,7 @@ MISSION_COLUMNS: tuple[str, ...] = (
     "mission_type",       # one of MISSION_TYPES
     "address",            # street address
     "city",
-    "jurisdiction",       # USPS code of the state/territory the mission is in (one of JURISDICTIONS)
+    "jurisdiction",       # USPS code of the state or territory (one of JURISDICTIONS)
     "postal_code",        # 5-digit ZIP, may be empty
     "lat",                # WGS 84 decimal degrees; empty => geocoded from postal_code/city
     "lon",

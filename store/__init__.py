@@ -1,0 +1,23 @@
+"""Persistence: SQLite by default (WAL), PostgreSQL through ``DATABASE_URL``.
+
+Exception tree::
+
+    StoreError(Exception)
+     ├── StoreUnavailable(StoreError, ConnectionError)   the database cannot be reached/opened
+     └── RosterImportFailed(StoreError, RuntimeError)     a roster write was rolled back
+
+The store never imports dash or plotly; the roster it keeps is the validated one from
+:mod:`layers.locations`.
+"""
+
+
+class StoreError(Exception):
+    """Base class of every error raised by :mod:`store`."""
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database cannot be reached or opened."""
+
+
+class RosterImportFailed(StoreError, RuntimeError):
+    """Writing a roster failed; the transaction was rolled back and the previous roster kept."""

@@ -1,0 +1,84 @@
+"""Engine creation and migrations: one place that knows SQLite from PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+
+from store import StoreUnavailable
+from store.tables import audit_log
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode and foreign keys, and its folder is made."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(url, pool_pre_ping=True)
+    raise ValueError(
+        f"database URL must be sqlite:///PATH or postgresql+psycopg://..., got backend "
+        f"{parsed.get_backend_name()!r}"
+    )
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    except sa.exc.OperationalError as exc:
+        raise StoreUnavailable(f"cannot open the store at {safe_url(engine)}: {exc.orig}") from exc
+
+
+def open_store(url: str) -> Engine:
+    """Create the engine for ``url`` and migrate it: the one call the app makes at start-up."""
+    engine = create_engine(url)
+    migrate(engine)
+    return engine
+
+
+def safe_url(engine: Engine) -> str:
+    """The engine's URL with any password masked, fit for logs and error messages."""
+    return engine.url.render_as_string(hide_password=True)
+
+
+def record_audit(
+    connection: sa.Connection, actor: str, action: str, detail: dict[str, Any], at: datetime
+) -> None:
+    """Append one event to the audit log (never updated or deleted)."""
+    if at.tzinfo is None:
+        raise ValueError("at must be a timezone-aware datetime")
+    connection.execute(
+        audit_log.insert().values(
+            at=at, actor=actor, action=action, detail=json.dumps(detail, sort_keys=True)
+        )
+    )
