@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Start a throw-away PostgreSQL cluster on loopback for the test suite and print its URL.
 # Usage: scripts/test-postgres.sh [DIR] [PORT]   (defaults: /tmp/missionwatch-pg, 54329)
+#        scripts/test-postgres.sh --stop [DIR]    stop it
 # Needs Debian's postgresql package (initdb and pg_ctl under /usr/lib/postgresql/*/bin).
 set -euo pipefail
+stop=0
+if [ "${1:-}" = "--stop" ]; then stop=1; shift; fi
 dir=${1:-/tmp/missionwatch-pg}
 port=${2:-54329}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
@@ -11,6 +14,10 @@ if [ -z "$bin" ]; then
   exit 1
 fi
 as_pg() { if [ "$(id -u)" = 0 ]; then su postgres -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
+if [ $stop = 1 ]; then
+  as_pg "'$bin/pg_ctl' -D '$dir' -m fast stop" >/dev/null
+  exit 0
+fi
 if [ ! -f "$dir/PG_VERSION" ]; then
   mkdir -p "$dir"
   [ "$(id -u)" = 0 ] && chown postgres "$dir"
