@@ -1,0 +1,300 @@
+"""Mission Watch: the entry point and command line.
+
+Run ``python app.py --help`` for the commands. With no command, ``serve`` starts the dashboard
+on http://127.0.0.1:8050 with the synthetic demo roster, generating it on first use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from settings import SETTINGS, Settings
+
+logger = logging.getLogger("missionwatch")
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class _ProgressPrinter:
+    """Prints import progress to stderr about every 10%, so long imports show they are alive."""
+
+    def __init__(self) -> None:
+        self.last: tuple[str, int] = ("", -1)
+        self.started = time.monotonic()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        percent = 100 * done // total if total else 100
+        step = percent // 10
+        if (stage, step) == self.last:
+            return
+        self.last = (stage, step)
+        elapsed = time.monotonic() - self.started
+        print(f"  {stage}: {done:,}/{total:,} ({percent}%) after {elapsed:.1f} s",
+              file=sys.stderr, flush=True)
+
+
+def _open(settings: Settings):
+    from store.db import open_store
+
+    return open_store(settings.resolved_database_url)
+
+
+def _print_problems(problems, limit: int | None = None) -> None:
+    shown = problems if limit is None else problems[:limit]
+    for problem in shown:
+        print(f"  {problem}", file=sys.stderr)
+    if limit is not None and len(problems) > limit:
+        print(f"  ... and {len(problems) - limit} more", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from dashboard.app import create_app
+    from dashboard.services import Services
+    from store.importer import store_demo_roster
+    from store.roster import roster_is_empty
+
+    engine = _open(settings)
+    if roster_is_empty(engine):
+        print("No roster yet: generating the synthetic demo roster (first run only)...",
+              file=sys.stderr)
+        store_demo_roster(engine, settings, actor="system:first-run", now=_now(),
+                          progress=_ProgressPrinter())
+    app = create_app(settings, Services.from_engine(engine, settings))
+    print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)",
+          file=sys.stderr)
+    app.run(host=settings.host, port=settings.port, debug=args.debug)
+    return EXIT_OK
+
+
+def cmd_roster_generate(settings: Settings, args: argparse.Namespace) -> int:
+    from store.importer import store_demo_roster
+
+    if args.seed is not None:
+        settings = settings.with_overrides(demo_seed=args.seed)
+    engine = _open(settings)
+    report = store_demo_roster(engine, settings, actor=_actor(), now=_now(),
+                               progress=_ProgressPrinter())
+    print(f"Stored the synthetic demo roster (seed {settings.demo_seed}): "
+          f"{len(report.check.missions):,} missions, {len(report.check.people):,} people "
+          f"(import {report.import_id}).")
+    return EXIT_OK
+
+
+def cmd_roster_import(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.locations import RosterError, RosterValidationError
+    from store import StoreError
+    from store.importer import import_files
+
+    engine = _open(settings)
+    try:
+        report = import_files(
+            engine, settings, args.missions, args.people, actor=_actor(), now=_now(),
+            skip_invalid=args.skip_invalid, progress=_ProgressPrinter(),
+        )
+    except RosterValidationError as exc:
+        rows = len({(p.file, p.row) for p in exc.problems})
+        print(f"Import refused: {rows} bad row(s); the stored roster is unchanged. "
+              f"Fix them, or use --skip-invalid to store only the good rows.", file=sys.stderr)
+        _print_problems(exc.problems)
+        return EXIT_INVALID
+    except (RosterError, StoreError) as exc:
+        print(f"Import failed; the stored roster is unchanged: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    check = report.check
+    print(f"Imported {len(check.missions):,} missions and {len(check.people):,} people "
+          f"(import {report.import_id}).")
+    if check.problems:
+        print(f"Skipped {check.bad_rows} bad row(s):", file=sys.stderr)
+        _print_problems(check.problems)
+    return EXIT_OK
+
+
+def cmd_roster_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.locations import RosterError
+    from store.importer import check_files
+
+    try:
+        check = check_files(settings, args.missions, args.people)
+    except RosterError as exc:
+        print(f"Invalid: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{check.missions_read:,} mission rows, {check.people_read:,} people rows read; "
+          f"{check.bad_rows} bad row(s).")
+    if check.problems:
+        _print_problems(check.problems)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_roster_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.geography import load_geography
+    from layers.locations import roster_stats
+    from store.roster import current_import, load_roster
+
+    engine = _open(settings)
+    missions, people = load_roster(engine)
+    stats = roster_stats(missions, people, geography=load_geography(),
+                         tolerance_km=settings.jurisdiction_tolerance_km)
+    latest = current_import(engine)
+    stats["roster"] = None if latest is None else {
+        "import_id": latest["import_id"], "source": latest["source"],
+        "imported_at": latest["imported_at"].isoformat(), "synthetic": latest["synthetic"],
+    }
+    if args.json:
+        print(json.dumps(stats, indent=2, sort_keys=True))
+        return EXIT_OK
+    if latest is None:
+        print("The roster is empty: run 'python app.py roster generate' or 'roster import'.")
+        return EXIT_OK
+    print(f"Roster {latest['import_id']}: {latest['source']}"
+          f"{' (synthetic)' if latest['synthetic'] else ''}, stored {latest['imported_at']}")
+    print(f"  missions        {stats['missions']:>9,}")
+    print(f"  people          {stats['people']:>9,}")
+    print(f"  with immunity   {stats['with_immunity']:>9,}")
+    print(f"  households      {stats['households']:>9,}")
+    print(f"  jurisdictions   {stats['jurisdictions']:>9,}")
+    print(f"  outside their jurisdiction (> {settings.jurisdiction_tolerance_km:g} km): "
+          f"{stats['locations_outside_jurisdiction']}")
+    print("\n  jurisdiction  missions    people  with immunity")
+    for code, row in stats["by_jurisdiction"].items():  # type: ignore[union-attr]
+        print(f"  {code:<12} {row['missions']:>9,} {row['people']:>9,} {row['with_immunity']:>14,}")
+    return EXIT_OK
+
+
+def cmd_roster_export(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.locations import write_roster_csv
+    from store.db import record_audit
+    from store.roster import load_roster
+
+    engine = _open(settings)
+    missions, people = load_roster(engine)
+    paths = write_roster_csv(missions, people, args.out)
+    with engine.begin() as connection:
+        record_audit(connection, _actor(), "roster.export",
+                     {"out": str(Path(args.out).resolve()), "missions": len(missions),
+                      "people": len(people)}, _now())
+    print(f"Wrote {len(missions):,} missions to {paths[0]} and {len(people):,} people to "
+          f"{paths[1]}.")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _settings_epilog() -> str:
+    lines = ["configuration (environment variables):"]
+    for s in SETTINGS:
+        lines.append(f"  {s.env:<40} {s.help}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Mission Watch: hazards, foreign missions and their people, on one map. "
+                    "With no command, 'serve' runs the dashboard.",
+        epilog=_settings_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: setting)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the dashboard (default command)",
+        description="Run the dashboard. Generates the demo roster on first use if the store "
+                    "has no roster yet.")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8050)")
+    serve.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
+    serve.set_defaults(func=cmd_serve)
+
+    roster = commands.add_parser("roster", help="generate, import, validate, inspect or export "
+                                                "the roster")
+    roster_commands = roster.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
+
+    generate = roster_commands.add_parser(
+        "generate", help="replace the roster with the synthetic demo roster",
+        description="Replace the stored roster with the deterministic synthetic demo roster "
+                    "(about 2,600 missions and 124,000 people; fake names and contacts).")
+    generate.add_argument("--seed", type=int, help="random seed (default: setting)")
+    generate.set_defaults(func=cmd_roster_generate)
+
+    for name, func, help_text in (
+        ("import", cmd_roster_import, "replace the roster with your files (all or nothing)"),
+        ("validate", cmd_roster_validate, "check your files without storing anything"),
+    ):
+        sub = roster_commands.add_parser(
+            name, help=help_text,
+            description=f"{help_text[0].upper()}{help_text[1:]}. Files are CSV, XLSX or "
+                        "GeoJSON with the columns listed in README.md; every bad row is reported "
+                        "with its row number, column and reason. Exit status 1 when any row is "
+                        "bad.")
+        sub.add_argument("--missions", required=True, type=Path, help="missions file")
+        sub.add_argument("--people", required=True, type=Path, help="people file")
+        if name == "import":
+            sub.add_argument("--skip-invalid", action="store_true",
+                             help="store the good rows and report the bad ones (by default any "
+                                  "bad row stops the import and changes nothing)")
+        sub.set_defaults(func=func)
+
+    stats = roster_commands.add_parser("stats", help="counts of the stored roster")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(func=cmd_roster_stats)
+
+    export = roster_commands.add_parser(
+        "export", help="write missions.csv and people.csv (the format 'import' reads)")
+    export.add_argument("--out", required=True, type=Path, help="output directory")
+    export.set_defaults(func=cmd_roster_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        parser.error(f"configuration: {exc}")
+    if getattr(args, "host", None) or getattr(args, "port", None):
+        settings = settings.with_overrides(host=args.host, port=args.port)
+    logging.basicConfig(
+        level=(args.log_level or settings.log_level).upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command is None:
+        args = parser.parse_args(["serve"])
+    from store import StoreUnavailable
+
+    try:
+        return args.func(settings, args)
+    except StoreUnavailable as exc:
+        print(f"Store unavailable: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+if __name__ == "__main__":
+    sys.exit(main())

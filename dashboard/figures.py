@@ -1,0 +1,75 @@
+"""Figures built by pure functions from core tables, testable without a browser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h3
+import pandas as pd
+import plotly.graph_objects as go
+
+from layers.schema import MISSION_TYPES
+
+# Continental view; the other jurisdictions are one click away (later: insets).
+DEFAULT_CENTER = {"lat": 38.0, "lon": -97.0}
+DEFAULT_ZOOM = 3.0
+
+
+def cells_geojson(cells: pd.Series) -> dict[str, Any]:
+    """H3 cells as GeoJSON polygons (lon/lat), keyed by cell id; antimeridian-safe."""
+    features = []
+    for cell in cells:
+        ring = [(lon, lat) for lat, lon in h3.cell_to_boundary(cell)]
+        lons = [p[0] for p in ring]
+        if max(lons) - min(lons) > 180:  # crosses the antimeridian: keep it contiguous
+            ring = [(lon + 360 if lon < 0 else lon, lat) for lon, lat in ring]
+        ring.append(ring[0])
+        features.append({"type": "Feature", "id": cell,
+                         "geometry": {"type": "Polygon", "coordinates": [ring]},
+                         "properties": {}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def roster_map(
+    missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None
+) -> go.Figure:
+    """Missions as markers, residences only as people counts per H3 cell, offline base map."""
+    figure = go.Figure()
+    if len(cell_counts):
+        figure.add_trace(go.Choroplethmap(
+            geojson=cells_geojson(cell_counts["h3_cell"]),
+            locations=cell_counts["h3_cell"],
+            z=cell_counts["people"],
+            customdata=cell_counts[["with_immunity"]],
+            colorscale="YlOrRd",
+            marker={"opacity": 0.65, "line": {"width": 0}},
+            colorbar={"title": {"text": "people<br>per cell"}, "thickness": 12},
+            hovertemplate="%{z:,} people<br>%{customdata[0]:,} with immunity<extra></extra>",
+            name="Residences (count per H3 cell)",
+        ))
+    if len(missions):
+        labels = missions["mission_type"].map(MISSION_TYPES).fillna(missions["mission_type"])
+        figure.add_trace(go.Scattermap(
+            lat=missions["lat"], lon=missions["lon"], mode="markers",
+            marker={"size": 6, "color": "#1f4e9c"},
+            text=missions["name"],
+            customdata=pd.concat([labels, missions["city"], missions["jurisdiction"]], axis=1),
+            hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]}, "
+                          "%{customdata[2]}<extra></extra>",
+            name="Missions",
+        ))
+    layers = []
+    if base_geojson is not None:
+        layers = [
+            {"source": base_geojson, "type": "fill", "color": "#eef1f5", "below": "traces"},
+            {"source": base_geojson, "type": "line", "color": "#7a8699",
+             "line": {"width": 0.8}, "below": "traces"},
+        ]
+    figure.update_layout(
+        map={"style": "white-bg", "center": DEFAULT_CENTER, "zoom": DEFAULT_ZOOM,
+             "layers": layers},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)"},
+        uirevision="roster",
+    )
+    return figure

@@ -1,0 +1,93 @@
+"""Helpers for the browser tier: a live server process and headless Debian chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRE_BROWSER = os.environ.get("MISSIONWATCH_REQUIRE_BROWSER", "") == "1"
+
+
+def chromium_path() -> str:
+    """The chromium binary, or skip (fail under CI, which installs it)."""
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if REQUIRE_BROWSER:
+        pytest.fail("MISSIONWATCH_REQUIRE_BROWSER=1 but chromium is not installed")
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+    raise AssertionError("unreachable")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """``python app.py serve`` in its own process on a free loopback port."""
+
+    def __init__(self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MISSIONWATCH_")}
+        env.update(DATABASE_URL=database_url, MISSIONWATCH_DATA_DIR=str(data_dir),
+                   MISSIONWATCH_LOG_LEVEL="WARNING", **(extra_env or {}))
+        self.log = data_dir / f"server-{self.port}.log"
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT,
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited:\n{self.log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(f"server not ready after {timeout} s:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_handle.close()
+
+
+def chromium(url: str, tmp_path: Path, *, dump_dom: bool = False,
+             screenshot: Path | None = None, size: str = "1600,1000",
+             budget_ms: int = 20000) -> str:
+    """Load ``url`` in headless chromium; return the DOM after scripts ran, or take a picture."""
+    args = [
+        chromium_path(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={size}", f"--virtual-time-budget={budget_ms}",
+    ]
+    if dump_dom:
+        args.append("--dump-dom")
+    if screenshot is not None:
+        args.append(f"--screenshot={screenshot}")
+    result = subprocess.run([*args, url], capture_output=True, text=True, timeout=180,
+                            check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"chromium failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return result.stdout
