@@ -219,8 +219,10 @@ _HONORARY_CONSUL = _Category(1.0, "consular_officer", "official_acts", "honorary
 _HONORARY_CLERK = _Category(1.0, "admin_technical_staff", "none", "single", "none", True)
 
 # Residences: log-normal commuting distance (median km, cap km) by the mission's jurisdiction.
-_COMMUTE_KM = {"NY": (9.0, 40.0), "HI": (8.0, 25.0), "PR": (8.0, 30.0), "AK": (8.0, 40.0),
-               "GU": (5.0, 15.0), "AS": (3.0, 8.0)}
+_COMMUTE_KM = {
+    "DC": (10.0, 45.0), "NY": (10.0, 40.0), "HI": (8.0, 25.0), "PR": (8.0, 30.0),
+    "AK": (8.0, 40.0), "GU": (5.0, 15.0), "AS": (3.0, 8.0),
+}
 _COMMUTE_DEFAULT_KM = (12.0, 50.0)
 _COMMUTE_HONORARY_KM = (6.0, 30.0)
 _COMMUTE_SIGMA = 0.6
@@ -334,17 +336,17 @@ def _nearest(points: tuple[np.ndarray, np.ndarray, np.ndarray],
     best_km = np.full(lon.size, np.inf)
     for code in np.unique(group):
         rows = np.flatnonzero(group == code)
-        refs = np.flatnonzero(ref_group == code)
-        if refs.size == 0:
+        candidates = np.flatnonzero(ref_group == code)
+        if candidates.size == 0:
             continue
         for start in range(0, rows.size, 2048):
             chunk = rows[start:start + 2048]
             coslat = np.cos(np.radians(lat[chunk]))[:, None]
-            dx = (lon[chunk][:, None] - ref_lon[refs][None, :]) * coslat
-            dy = lat[chunk][:, None] - ref_lat[refs][None, :]
+            dx = (lon[chunk][:, None] - ref_lon[candidates][None, :]) * coslat
+            dy = lat[chunk][:, None] - ref_lat[candidates][None, :]
             d2 = dx * dx + dy * dy
             pick = np.argmin(d2, axis=1)
-            best[chunk] = refs[pick]
+            best[chunk] = candidates[pick]
             best_km[chunk] = np.sqrt(d2[np.arange(chunk.size), pick]) * _KM_PER_DEG
     return best, best_km
 
@@ -355,7 +357,7 @@ def _city_points(cities: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 class _Placer:
-    """Draws points with a proposal function until the geography accepts each of them."""
+    """Jurisdiction lookups with the demo's rule: strict everywhere, tolerant on atolls."""
 
     def __init__(self, geo: Any) -> None:
         self.geo = geo
