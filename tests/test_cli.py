@@ -151,3 +151,45 @@ def test_demo_roster_stats_on_a_fresh_store(tmp_path: Path) -> None:
     assert set(stats["by_jurisdiction"]) == set(JURISDICTIONS)
     assert stats["locations_outside_jurisdiction"] == 0
     assert stats["roster"]["synthetic"] is True
+
+
+@pytest.mark.slow
+def test_import_killed_while_writing_keeps_the_previous_roster(
+    database_url: str, tmp_path: Path, small_roster, demo_roster
+) -> None:
+    import signal
+
+    missions, people = small_roster
+    small = tmp_path / "small"
+    write_roster_csv(missions, people, small)
+    run_app("roster", "import", "--missions", str(small / "missions.csv"), "--people",
+            str(small / "people.csv"), database_url=database_url, data_dir=tmp_path, check=True)
+    before = tmp_path / "before"
+    run_app("roster", "export", "--out", str(before), database_url=database_url,
+            data_dir=tmp_path, check=True)
+
+    big = tmp_path / "big"
+    write_roster_csv(*demo_roster, big)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MISSIONWATCH_")}
+    env.update(DATABASE_URL=database_url, MISSIONWATCH_DATA_DIR=str(tmp_path),
+               MISSIONWATCH_LOG_LEVEL="WARNING")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "roster", "import", "--missions",
+         str(big / "missions.csv"), "--people", str(big / "people.csv")],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    seen = []
+    assert process.stderr is not None
+    for line in process.stderr:
+        seen.append(line)
+        if "writing:" in line and "(100%)" not in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+
+    after = tmp_path / "after"
+    run_app("roster", "export", "--out", str(after), database_url=database_url,
+            data_dir=tmp_path, check=True)
+    for name in ("missions.csv", "people.csv"):
+        assert (after / name).read_bytes() == (before / name).read_bytes()
