@@ -184,10 +184,10 @@ class _Category:
 # staff (US nationals and permanent residents) not at all.
 _CATEGORIES: dict[str, tuple[_Category, ...]] = {
     "embassy": (
-        _Category(0.20, "diplomatic_agent", "full", "family", "full", False),
+        _Category(0.195, "diplomatic_agent", "full", "family", "full", False),
         _Category(0.09, "admin_technical_staff", "full", "family", "full", False),
         _Category(0.06, "service_staff", "official_acts", "family", "none", False),
-        _Category(0.41, "admin_technical_staff", "none", "single", "none", True),
+        _Category(0.415, "admin_technical_staff", "none", "single", "none", True),
         _Category(0.24, "service_staff", "none", "single", "none", True),
     ),
     "un_permanent_mission": (
@@ -777,6 +777,20 @@ def _slug(text: str) -> str:
 # --------------------------------------------------------------------------- people
 
 
+def _shuffled_shares(rng: np.random.Generator, n: int, p: np.ndarray) -> np.ndarray:
+    """``n`` category numbers in exactly the proportions ``p`` (largest remainder), shuffled.
+
+    Unlike independent draws, the totals (people, people with immunity) then hardly depend on
+    the seed, so every seed meets the roster's targets.
+    """
+    exact = n * np.asarray(p, dtype=float)
+    counts = np.floor(exact).astype(np.int64)
+    short = n - int(counts.sum())
+    if short:
+        counts[np.argsort(-(exact - counts), kind="stable")[:short]] += 1
+    return rng.permutation(np.repeat(np.arange(counts.size), counts))
+
+
 def _staff_counts(plan: pd.DataFrame, inp: _Inputs, rng: np.random.Generator) -> np.ndarray:
     """Members (dependents excluded) of each mission.
 
@@ -799,7 +813,7 @@ def _staff_counts(plan: pd.DataFrame, inp: _Inputs, rng: np.random.Generator) ->
     base[np.isnan(base) & ~honorary] = _OTHER_STAFF
     base[honorary] = 0.0
     raw = base * np.exp(sigma * rng.standard_normal(n))
-    hon = rng.choice(len(_HONORARY_STAFF_P), size=n, p=_HONORARY_STAFF_P)
+    hon = _shuffled_shares(rng, n, np.asarray(_HONORARY_STAFF_P))
     hon = np.where(plan["force_staff"].to_numpy(dtype=bool), np.maximum(hon, 1), hon)
     # Expected people per member by type, from the category mix and household sizes.
     family_mean = float(np.dot(np.arange(1, 7), _FAMILY_SIZE_P))
@@ -842,7 +856,7 @@ def _categories_for(plan: pd.DataFrame, staff: np.ndarray, rng: np.random.Genera
     for kind, start in offsets.items():
         sel = mtype == kind
         shares = np.array([c.share for c in _CATEGORIES[kind]])
-        category[sel] = start + rng.choice(shares.size, size=sel.sum(), p=shares / shares.sum())
+        category[sel] = start + _shuffled_shares(rng, int(sel.sum()), shares / shares.sum())
     return np.column_stack([mission, category]), cats
 
 
@@ -855,9 +869,9 @@ def _people(plan: pd.DataFrame, inp: _Inputs, rng: np.random.Generator, seed: in
     household_kind = np.array([c.household for c in cats], dtype=object)[m_cat]
     size = np.ones(m_mission.size, dtype=np.int64)
     fam = household_kind == "family"
-    size[fam] = 1 + rng.choice(_FAMILY_SIZE_P.size, size=fam.sum(), p=_FAMILY_SIZE_P)
+    size[fam] = 1 + _shuffled_shares(rng, int(fam.sum()), _FAMILY_SIZE_P)
     hon = household_kind == "honorary"
-    size[hon] = 1 + rng.choice(_HONORARY_SIZE_P.size, size=hon.sum(), p=_HONORARY_SIZE_P)
+    size[hon] = 1 + _shuffled_shares(rng, int(hon.sum()), _HONORARY_SIZE_P)
 
     # Expand households to people: member first, then spouse (or child), then children.
     household = np.repeat(np.arange(m_mission.size), size)
