@@ -36,6 +36,7 @@ import dataclasses
 import functools
 import logging
 import re
+import unicodedata
 import zlib
 from pathlib import Path
 from typing import Any
@@ -721,10 +722,17 @@ class _NamePool:
 
 
 def _latin(text: str, locale: str) -> str:
+    """``text`` in Latin letters (stray letters of other scripts, e.g. a Greek epsilon in a
+    Twi name, are transliterated one by one)."""
     if locale in _TRANSLITERATED:
         text = unidecode(text).replace("`", "").replace("'", "")
         return " ".join(w[:1].upper() + w[1:] for w in text.split())
-    return text
+    return "".join(ch if not ch.isalpha() or _is_latin(ch) else unidecode(ch) for ch in text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_latin(ch: str) -> bool:
+    return unicodedata.name(ch, "").startswith("LATIN")
 
 
 def _draw_unique(fn: Any, k: int, locale: str) -> np.ndarray:
