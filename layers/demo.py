@@ -231,10 +231,16 @@ _PLACEMENT_ROUNDS = 25
 _ZIP_MAX_KM = 15.0
 _HONORARY_CITY_WEIGHT = {1: 1.0, 2: 3.0, 3: 8.0, 4: 20.0, 5: 35.0}
 # Honorary consuls in the island territories come from the region around them.
+# Honorary consuls in the island areas: states of the region (Pacific islands and East and
+# Southeast Asia for the Pacific; the Americas and Europe for Puerto Rico).
+_EAST_ASIA = ("JPN", "KOR", "PHL", "IDN", "THA", "MYS", "SGP", "VNM")
 _REGIONS_FOR = {
-    "GU": ("pacific", "asia"), "AS": ("pacific", "asia"), "MH": ("pacific", "asia"),
-    "PR": ("americas", "europe"),
+    "GU": ("pacific", *_EAST_ASIA), "AS": ("pacific", *_EAST_ASIA),
+    "MH": ("pacific", *_EAST_ASIA), "PR": ("americas", "europe"),
 }
+_SMALL_ISLANDS = ("GU", "AS", "MH")
+# The Marshall Islands are a sovereign state: no mission of their own there.
+_HOME_STATE = {"MH": "MHL"}
 
 
 # --------------------------------------------------------------------------- inputs
@@ -516,7 +522,7 @@ def _plan_missions(inp: _Inputs, placer: _Placer, rng: np.random.Generator) -> p
     for i in wd.index[(wd["kind"] == "embassy") & (city_jur[wd["city"]] == "MH")]:
         used_wd.add(int(i))
         add(wd.at[i, "iso3"], "embassy", int(wd.at[i, "city"]), lat=wd.at[i, "lat"],
-            lon=wd.at[i, "lon"], place="atoll", staff=_ISLAND_EMBASSY_STAFF)
+            lon=wd.at[i, "lon"], place="atoll", staff=_ISLAND_EMBASSY_STAFF, family="consular")
 
     # Permanent missions to the UN (Wikidata's New York "embassies" are these missions).
     for iso3 in presence.index[presence["un_mission"] == 1]:
@@ -605,13 +611,19 @@ def _add_honorary(rows: list[dict[str, Any]], taken: set[tuple[str, int, str]], 
 
     def country_p(jurisdiction: str) -> np.ndarray:
         allowed = _REGIONS_FOR.get(jurisdiction)
-        w = weight if allowed is None else weight * np.isin(regions, allowed)
+        w = weight.copy()
+        if allowed is not None:
+            w *= np.isin(regions, allowed) | np.isin(codes, allowed)
+        w[codes == _HOME_STATE.get(jurisdiction)] = 0.0
         return w / w.sum()
 
     p_by_jur = {j: country_p(j) for j in JURISDICTIONS}
+    island_cities = {j: tuple(np.flatnonzero(city_jur == j).tolist()) for j in _SMALL_ISLANDS}
 
     def try_add(city: int, iso3: str, *, force_staff: bool = False) -> bool:
-        if (iso3, city, "consular") in taken:
+        # One post per state and city; on the small islands one per state and island area.
+        same = island_cities.get(city_jur[city], (city,))
+        if any((iso3, c, "consular") in taken for c in same):
             return False
         place = "atoll" if city_jur[city] in ATOLL_JURISDICTIONS else "city"
         add(iso3, "honorary_consulate", city, place=place, family="consular",

@@ -236,6 +236,9 @@ def test_island_jurisdictions_are_plausible(missions):
     samoa = of("AS")
     assert "Pago Pago" in set(samoa["city"])
     assert (samoa["mission_type"].isin(["consulate_general", "honorary_consulate"])).all()
+    for code in ("GU", "AS", "MH"):  # one post per sending state on a small island area
+        assert of(code)["country_code"].is_unique, code
+    assert "MHL" not in set(majuro["country_code"])
     assert "San Juan" in set(of("PR")["city"])
     assert {"ESP", "DOM"} <= set(of("PR").query("mission_type == 'consulate_general'")
                                  ["country_code"])
