@@ -48,6 +48,7 @@ from faker import Faker
 from faker.decode import unidecode
 from faker.providers.person import Provider as _BasePersonProvider
 
+from layers.geography import load_geography
 from layers.schema import (
     CONTIGUOUS_STATES,
     JURISDICTIONS,
@@ -987,10 +988,12 @@ def _residences(plan: pd.DataFrame, hh_mission: np.ndarray, placer: _Placer,
     honorary = (plan["mission_type"] == "honorary_consulate").to_numpy()[hh_mission]
     median = np.full(hh_mission.size, _COMMUTE_DEFAULT_KM[0])
     cap = np.full(hh_mission.size, _COMMUTE_DEFAULT_KM[1])
-    median[honorary], cap[honorary] = _COMMUTE_HONORARY_KM
     for code, (med, top) in _COMMUTE_KM.items():
         sel = m_jur == code
         median[sel], cap[sel] = med, top
+    # Honorary consuls are local residents, living closer to their office.
+    median[honorary] = np.minimum(median[honorary], _COMMUTE_HONORARY_KM[0])
+    cap[honorary] = np.minimum(cap[honorary], _COMMUTE_HONORARY_KM[1])
     atoll = np.isin(m_jur, ATOLL_JURISDICTIONS)
     lon = np.full(hh_mission.size, np.nan)
     lat = np.full(hh_mission.size, np.nan)
@@ -1072,8 +1075,6 @@ def generate_demo_roster(seed: int = DEFAULT_SEED) -> tuple[pd.DataFrame, pd.Dat
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
-    from layers.geography import load_geography
-
     inp = _inputs()
     placer = _Placer(load_geography())
     rng = np.random.default_rng(seed)
