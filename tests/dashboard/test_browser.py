@@ -43,4 +43,4 @@ def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
     assert "maplibregl-canvas" in dom or "mapboxgl-canvas" in dom or "js-plotly-plot" in dom
     for column in ("name", "phone", "email", "address"):
         for value in people[column].head(200):
-            assert value not in dom, f"a person's {column} reached the page"
+            assert not value or value not in dom, f"a person's {column} reached the page"

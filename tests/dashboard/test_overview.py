@@ -6,7 +6,7 @@ import json
 from datetime import datetime, timezone
 
 import pandas as pd
-import plotly.io
+import plotly.utils
 import pytest
 
 from dashboard import figures
@@ -64,9 +64,10 @@ def test_roster_view_counts_and_cache(services, small_roster) -> None:
 def test_overview_page_has_counts_and_no_personal_data(services, small_roster) -> None:
     _, people = small_roster
     app = create_app(services.settings, services)
-    from dashboard.pages import overview
+    import dash
 
-    page = json.dumps(overview.layout(), cls=plotly.io.json.PlotlyJSONEncoder)
+    overview = next(p for p in dash.page_registry.values() if p["path"] == "/")
+    page = json.dumps(overview["layout"](), cls=plotly.utils.PlotlyJSONEncoder)
     assert f"{len(people):,}" in page
     assert "SYNTHETIC DEMO DATA" in page
     for value in _personal_values(people):
