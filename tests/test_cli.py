@@ -186,6 +186,7 @@ def test_import_killed_while_writing_keeps_the_previous_roster(
             process.send_signal(signal.SIGKILL)
             break
     process.wait(timeout=60)
+    process.stderr.close()
     assert process.returncode == -signal.SIGKILL, "".join(seen)
 
     after = tmp_path / "after"
