@@ -170,8 +170,9 @@ def cmd_roster_stats(settings: Settings, args: argparse.Namespace) -> int:
     if latest is None:
         print("The roster is empty: run 'python app.py roster generate' or 'roster import'.")
         return EXIT_OK
+    stored = latest["imported_at"].strftime("%Y-%m-%d %H:%M:%S UTC")
     print(f"Roster {latest['import_id']}: {latest['source']}"
-          f"{' (synthetic)' if latest['synthetic'] else ''}, stored {latest['imported_at']}")
+          f"{' (synthetic)' if latest['synthetic'] else ''}, stored {stored} by {latest['actor']}")
     print(f"  missions        {stats['missions']:>9,}")
     print(f"  people          {stats['people']:>9,}")
     print(f"  with immunity   {stats['with_immunity']:>9,}")
@@ -285,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=(args.log_level or settings.log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("alembic", "werkzeug"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     if args.command is None:
         args = parser.parse_args(["serve"])
     from store import StoreUnavailable
@@ -294,6 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as exc:
         print(f"Store unavailable: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:  # e.g. `roster stats | head`: the reader left, nothing is wrong
+        sys.stderr.close()
+        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import h3
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -36,22 +37,28 @@ def roster_map(
     """Missions as markers, residences only as people counts per H3 cell, offline base map."""
     figure = go.Figure()
     if len(cell_counts):
+        # Counts span 1 to tens of thousands: colour by log10 so small towns stay visible.
+        top = max(1, int(np.ceil(np.log10(cell_counts["people"].max()))))
+        ticks = list(range(top + 1))
         figure.add_trace(go.Choroplethmap(
             geojson=cells_geojson(cell_counts["h3_cell"]),
             locations=cell_counts["h3_cell"],
-            z=cell_counts["people"],
-            customdata=cell_counts[["with_immunity"]],
+            z=np.log10(cell_counts["people"].clip(lower=1)),
+            zmin=0, zmax=top,
+            customdata=cell_counts[["people", "with_immunity"]],
             colorscale="YlOrRd",
-            marker={"opacity": 0.65, "line": {"width": 0}},
-            colorbar={"title": {"text": "people<br>per cell"}, "thickness": 12},
-            hovertemplate="%{z:,} people<br>%{customdata[0]:,} with immunity<extra></extra>",
+            marker={"opacity": 0.75, "line": {"width": 0}},
+            colorbar={"title": {"text": "people<br>per cell"}, "thickness": 12,
+                      "tickvals": ticks, "ticktext": [f"{10 ** t:,}" for t in ticks]},
+            hovertemplate="%{customdata[0]:,} people<br>%{customdata[1]:,} with immunity"
+                          "<extra></extra>",
             name="Residences (count per H3 cell)",
         ))
     if len(missions):
         labels = missions["mission_type"].map(MISSION_TYPES).fillna(missions["mission_type"])
         figure.add_trace(go.Scattermap(
             lat=missions["lat"], lon=missions["lon"], mode="markers",
-            marker={"size": 6, "color": "#1f4e9c"},
+            marker={"size": 5, "color": "#1f4e9c"},
             text=missions["name"],
             customdata=pd.concat([labels, missions["city"], missions["jurisdiction"]], axis=1),
             hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]}, "

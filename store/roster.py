@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import pandas as pd
@@ -101,7 +101,12 @@ def current_import(engine: Engine) -> dict[str, Any] | None:
         row = connection.execute(
             sa.select(roster_imports).order_by(roster_imports.c.import_id.desc()).limit(1)
         ).mappings().first()
-    return dict(row) if row else None
+    if row is None:
+        return None
+    found = dict(row)
+    if found["imported_at"].tzinfo is None:  # SQLite keeps no zone; we always write UTC
+        found["imported_at"] = found["imported_at"].replace(tzinfo=timezone.utc)
+    return found
 
 
 def roster_is_empty(engine: Engine) -> bool:

@@ -50,7 +50,8 @@ def layout(**_query: str) -> html.Div:
         dcc.Graph(
             id=ids.OVERVIEW_MAP,
             figure=figures.roster_map(view.missions, view.cell_counts, services.states_geojson),
-            config={"displaylogo": False, "scrollZoom": True},
+            config={"displaylogo": False, "scrollZoom": True, "responsive": True},
+            style={"height": "62vh"},
             className="overview-map",
         ),
         html.P("Residences are shown only as counts of people per H3 cell "
