@@ -60,6 +60,20 @@ def _open(settings: Settings):
     return open_store(settings.resolved_database_url)
 
 
+def _open_with_roster(settings: Settings):
+    """Open the store; on first use (no roster ever stored) generate the demo roster."""
+    from store.importer import store_demo_roster
+    from store.roster import current_import
+
+    engine = _open(settings)
+    if current_import(engine) is None:
+        print("No roster yet: generating the synthetic demo roster (first use only)...",
+              file=sys.stderr)
+        store_demo_roster(engine, settings, actor="system:first-use", now=_now(),
+                          progress=_ProgressPrinter())
+    return engine
+
+
 def _print_problems(problems, limit: int | None = None) -> None:
     shown = problems if limit is None else problems[:limit]
     for problem in shown:
@@ -74,15 +88,8 @@ def _print_problems(problems, limit: int | None = None) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dashboard.app import create_app
     from dashboard.services import Services
-    from store.importer import store_demo_roster
-    from store.roster import roster_is_empty
 
-    engine = _open(settings)
-    if roster_is_empty(engine):
-        print("No roster yet: generating the synthetic demo roster (first run only)...",
-              file=sys.stderr)
-        store_demo_roster(engine, settings, actor="system:first-run", now=_now(),
-                          progress=_ProgressPrinter())
+    engine = _open_with_roster(settings)
     app = create_app(settings, Services.from_engine(engine, settings))
     print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)",
           file=sys.stderr)
@@ -155,20 +162,18 @@ def cmd_roster_stats(settings: Settings, args: argparse.Namespace) -> int:
     from layers.locations import roster_stats
     from store.roster import current_import, load_roster
 
-    engine = _open(settings)
+    engine = _open_with_roster(settings)
     missions, people = load_roster(engine)
     stats = roster_stats(missions, people, geography=load_geography(),
                          tolerance_km=settings.jurisdiction_tolerance_km)
     latest = current_import(engine)
-    stats["roster"] = None if latest is None else {
+    assert latest is not None  # _open_with_roster stored one
+    stats["roster"] = {
         "import_id": latest["import_id"], "source": latest["source"],
         "imported_at": latest["imported_at"].isoformat(), "synthetic": latest["synthetic"],
     }
     if args.json:
         print(json.dumps(stats, indent=2, sort_keys=True))
-        return EXIT_OK
-    if latest is None:
-        print("The roster is empty: run 'python app.py roster generate' or 'roster import'.")
         return EXIT_OK
     stored = latest["imported_at"].strftime("%Y-%m-%d %H:%M:%S UTC")
     print(f"Roster {latest['import_id']}: {latest['source']}"
@@ -191,7 +196,7 @@ def cmd_roster_export(settings: Settings, args: argparse.Namespace) -> int:
     from store.db import record_audit
     from store.roster import load_roster
 
-    engine = _open(settings)
+    engine = _open_with_roster(settings)
     missions, people = load_roster(engine)
     paths = write_roster_csv(missions, people, args.out)
     with engine.begin() as connection:
