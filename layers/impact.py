@@ -1,0 +1,1046 @@
+"""Which locations each hazard covers: an exact, vectorised and cached impact engine.
+
+Semantics. A location is affected by a polygonal hazard when the hazard *covers* it: inside,
+on an edge or on a vertex (``shapely.intersects_xy``), in planar lon/lat as GeoJSON draws shapes.
+Invalid shapes are repaired with ``shapely.make_valid`` (a :class:`HazardGeometryWarning` names
+the hazard); empty shapes affect nobody. A radius hazard (``center_lon``, ``center_lat``,
+``radius_km`` set) affects the locations whose geodesic distance from the centre on the WGS 84
+ellipsoid (``pyproj.Geod``, Karney's algorithm) is at most the radius. Shapes crossing the
+antimeridian may be split there (RFC 7946), drawn with longitudes beyond ±180 (a location is
+covered when the shape moved by whole turns covers it), or drawn with edges jumping across it
+(read the short way round); see :mod:`layers.shapes`. -180 and 180 are the same meridian.
+
+Speed. Locations are sorted along a Z-order (Morton) curve of a lon/lat quadtree, so every
+quadtree cell, at every level, is a contiguous run of locations with a known bounding box. For a
+hazard, a cell whose bounding box meets none of the hazard's edges lies wholly inside or wholly
+outside it: one test of one location decides the whole run. Only locations in cells that an edge
+passes through are tested one by one, and cells are refined (levels 10, 12, ... 18) while they
+hold many locations. Edges are rasterised onto cells with numpy through the same monotone
+floor() used to place locations, which makes "no edge meets this cell" provably exact. The
+result equals a brute-force ``intersects_xy`` loop exactly; the tests compare with one.
+
+Caching. Each hazard's result is cached under (hazard id, digest of its WKB) or (hazard id,
+centre, radius); a refresh recomputes only new or changed hazards, and an unchanged refresh
+returns the previous table. The cache is a bounded LRU.
+
+Errors: bad arguments raise ``ValueError`` naming the argument and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import math
+import warnings
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+import geopandas as gpd
+import h3
+import numpy as np
+import pandas as pd
+import shapely
+
+from layers import shapes
+
+logger = logging.getLogger(__name__)
+
+HAZARD_COLUMNS = ("hazard_id", "location_id")
+RADIUS_COLUMNS = ("center_lon", "center_lat", "radius_km")
+
+_COARSEST_LEVEL = 10  # quadtree level of the top cells (0.35 x 0.18 degrees)
+_LEVEL_STEP = 2  # each refinement splits a cell into 16
+_SMALL_CELL = 32  # a cell an edge passes through with at most this many locations: test each
+_MAX_LEVEL = 26
+_POLYGONAL_TYPE_IDS = (3, 6, 7)  # Polygon, MultiPolygon, GeometryCollection
+
+
+class HazardGeometryWarning(UserWarning):
+    """A hazard's shape was invalid and has been repaired with ``shapely.make_valid``."""
+
+
+# --------------------------------------------------------------------------------------------
+# The quadtree of locations
+
+
+def _cell_index(values: np.ndarray, offset: float, span: float, level: int) -> np.ndarray:
+    """Quadtree column/row of coordinates at ``level``: a monotone function of the coordinate.
+
+    The scale is 2**level / span computed as an exact power-of-two multiple of 1/span, so the
+    index at a coarser level is exactly the finer index shifted right (nested cells).
+    """
+    n = 1 << level
+    raw = np.floor((np.asarray(values, dtype=float) + offset) * ((1.0 / span) * float(n)))
+    return np.clip(raw, 0, n - 1).astype(np.int64)
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """Interleave zeros between the low 32 bits of ``v`` (for Morton codes)."""
+    v = v.astype(np.uint64) & np.uint64(0xFFFFFFFF)
+    for shift, mask in (
+        (16, 0x0000FFFF0000FFFF),
+        (8, 0x00FF00FF00FF00FF),
+        (4, 0x0F0F0F0F0F0F0F0F),
+        (2, 0x3333333333333333),
+        (1, 0x5555555555555555),
+    ):
+        v = (v | (v << np.uint64(shift))) & np.uint64(mask)
+    return v
+
+
+def _morton(col: np.ndarray, row: np.ndarray) -> np.ndarray:
+    return _spread_bits(col) | (_spread_bits(row) << np.uint64(1))
+
+
+def _unique(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values (sort-based: numpy's hash-based ``np.unique`` is slower here)."""
+    if values.size == 0:
+        return values
+    ordered = np.sort(values)
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
+def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
+    if sorted_set.size == 0:
+        return np.zeros(values.shape, bool)
+    pos = np.minimum(np.searchsorted(sorted_set, values), sorted_set.size - 1)
+    return sorted_set[pos] == values
+
+
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenate ``arange(s, s + c)`` for every (s, c), vectorised (int32 when it fits)."""
+    counts = np.asarray(counts, dtype=np.int64)
+    ends = np.cumsum(counts)
+    total = int(ends[-1]) if ends.size else 0
+    starts = np.asarray(starts, dtype=np.int64)
+    dtype = np.int32 if total < 2**31 and (starts.size == 0 or starts.max() < 2**31) else np.int64
+    if total == 0:
+        return np.empty(0, dtype=dtype)
+    out = np.repeat((starts - (ends - counts)).astype(dtype), counts)
+    out += np.arange(total, dtype=dtype)
+    return out
+
+
+@dataclasses.dataclass
+class _Level:
+    """Occupied cells of one quadtree level: key, run of entries and bounding box of each."""
+
+    level: int
+    key: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    xmin: np.ndarray
+    ymin: np.ndarray
+    xmax: np.ndarray
+    ymax: np.ndarray
+    child_start: np.ndarray | None = None
+    child_end: np.ndarray | None = None
+
+
+class _PointGrid:
+    """Entries (locations, plus a twin at the other sign for those on ±180) in Morton order."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, owner: np.ndarray, finest_level: int) -> None:
+        levels = list(range(min(_COARSEST_LEVEL, finest_level), finest_level + 1, _LEVEL_STEP))
+        if levels[-1] != finest_level:
+            levels.append(finest_level)
+        fine = _morton(
+            _cell_index(x, 180.0, 360.0, finest_level), _cell_index(y, 90.0, 180.0, finest_level)
+        )
+        order = np.argsort(fine, kind="stable")
+        fine = fine[order]
+        self.x = np.ascontiguousarray(x[order])
+        self.y = np.ascontiguousarray(y[order])
+        self.owner = owner[order].astype(np.int32)
+        self.levels: list[_Level] = []
+        for level in levels:
+            key = fine >> np.uint64(2 * (finest_level - level))
+            start = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+            end = np.append(start[1:], key.size)
+            self.levels.append(
+                _Level(
+                    level=level,
+                    key=key[start],
+                    start=start,
+                    end=end,
+                    xmin=np.minimum.reduceat(self.x, start),
+                    ymin=np.minimum.reduceat(self.y, start),
+                    xmax=np.maximum.reduceat(self.x, start),
+                    ymax=np.maximum.reduceat(self.y, start),
+                )
+            )
+        for upper, lower in zip(self.levels[:-1], self.levels[1:], strict=False):
+            upper.child_start = np.searchsorted(lower.start, upper.start)
+            upper.child_end = np.searchsorted(lower.start, upper.end)
+        top = self.levels[0]
+        self.tree = shapely.STRtree(shapely.box(top.xmin, top.ymin, top.xmax, top.ymax))
+
+    # -- polygons ---------------------------------------------------------------------------
+
+    def candidates(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hazard, top cell) pairs whose bounding boxes overlap.
+
+        A hazard's box spans all its coordinates, not just its envelope: an invalid polygon's
+        holes may lie outside its shell, and ``make_valid`` can turn them into area.
+        """
+        bounds = shapes.coordinate_bounds(geoms)
+        rows = np.flatnonzero(np.isfinite(bounds[:, 0]))
+        b = bounds[rows]
+        box_h, cells = self.tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        return rows[box_h], cells
+
+    def covered(
+        self, geoms: np.ndarray, cand_h: np.ndarray, cand_c: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact (hazard, entry) pairs with the entry covered by the (valid, prepared) hazard."""
+        if cand_h.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        bounds = shapely.bounds(geoms)
+        reach = _unique(cand_h)
+        segs = shapes.linework_segments(geoms[reach])
+        segs = segs._replace(owner=reach[segs.owner])
+        # pieces of segments still of interest: (segment, t0, t1)
+        p_seg = np.arange(segs.owner.size, dtype=np.int64)
+        p_t0 = np.zeros(p_seg.size)
+        p_t1 = np.ones(p_seg.size)
+        dx = segs.x1 - segs.x0
+        dy = segs.y1 - segs.y0
+        whole: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (hazard, start, end)
+        tests: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for depth, lv in enumerate(self.levels):
+            last = depth == len(self.levels) - 1
+            n_cells = np.int64(lv.key.size)
+            # rasterise the pieces onto this level's cells
+            sx = (1.0 / 360.0) * float(1 << lv.level)
+            sy = (1.0 / 180.0) * float(1 << lv.level)
+            span = np.maximum(
+                np.abs(dx[p_seg]) * (p_t1 - p_t0) * sx, np.abs(dy[p_seg]) * (p_t1 - p_t0) * sy
+            )
+            n_sub = np.maximum(np.ceil(span), 1).astype(np.int64)
+            sub = _ranges(np.zeros(n_sub.size, np.int64), n_sub)
+            rep = np.repeat(np.arange(n_sub.size), n_sub)
+            width = (p_t1 - p_t0)[rep] / n_sub[rep]
+            t0 = p_t0[rep] + width * sub
+            t1 = np.where(sub == n_sub[rep] - 1, p_t1[rep], t0 + width)
+            seg = p_seg[rep]
+            ax = segs.x0[seg] + dx[seg] * t0
+            bx = segs.x0[seg] + dx[seg] * t1
+            ay = segs.y0[seg] + dy[seg] * t0
+            by = segs.y0[seg] + dy[seg] * t1
+            m = shapes.BOX_MARGIN_DEG
+            c0 = _cell_index(np.minimum(ax, bx) - m, 180.0, 360.0, lv.level)
+            c1 = _cell_index(np.maximum(ax, bx) + m, 180.0, 360.0, lv.level)
+            r0 = _cell_index(np.minimum(ay, by) - m, 90.0, 180.0, lv.level)
+            r1 = _cell_index(np.maximum(ay, by) + m, 90.0, 180.0, lv.level)
+            ncol = c1 - c0 + 1
+            nrow = r1 - r0 + 1
+            cnt = ncol * nrow
+            k = _ranges(np.zeros(cnt.size, np.int64), cnt)
+            piece = np.repeat(np.arange(cnt.size), cnt)
+            key = _morton(c0[piece] + k % ncol[piece], r0[piece] + k // ncol[piece])
+            pos = np.searchsorted(lv.key, key)
+            pos_ok = np.minimum(pos, lv.key.size - 1)
+            found = lv.key[pos_ok] == key
+            piece, cell = piece[found], pos_ok[found]
+            touched = segs.owner[seg[piece]] * n_cells + cell
+            flagged = _unique(touched)
+            cand = cand_h * n_cells + cand_c
+            hit = _member(cand, flagged)
+            # cells no edge meets: one location decides the whole run
+            uh, uc = cand_h[~hit], cand_c[~hit]
+            rep_entry = lv.start[uc]
+            inside = shapely.intersects_xy(geoms[uh], self.x[rep_entry], self.y[rep_entry])
+            whole.append((uh[inside], lv.start[uc[inside]], lv.end[uc[inside]]))
+            # cells an edge passes through: test each location, or refine
+            fh, fc = cand_h[hit], cand_c[hit]
+            small = np.ones(fh.size, bool) if last else (lv.end[fc] - lv.start[fc]) <= _SMALL_CELL
+            tests.append((fh[small], lv.start[fc[small]], lv.end[fc[small]]))
+            fh, fc = fh[~small], fc[~small]
+            if fh.size == 0:
+                break
+            deeper = fh * n_cells + fc
+            keep = _member(touched, np.sort(deeper))
+            keep_piece = _unique(piece[keep])
+            p_seg, p_t0, p_t1 = seg[keep_piece], t0[keep_piece], t1[keep_piece]
+            nxt = self.levels[depth + 1]
+            n_child = lv.child_end[fc] - lv.child_start[fc]  # type: ignore[index]
+            cand_h = np.repeat(fh, n_child)
+            cand_c = _ranges(lv.child_start[fc], n_child)  # type: ignore[index]
+            b = bounds[cand_h]
+            overlap = (
+                (nxt.xmin[cand_c] <= b[:, 2])
+                & (nxt.xmax[cand_c] >= b[:, 0])
+                & (nxt.ymin[cand_c] <= b[:, 3])
+                & (nxt.ymax[cand_c] >= b[:, 1])
+            )
+            cand_h, cand_c = cand_h[overlap], cand_c[overlap]
+        th = np.concatenate([t[0] for t in tests])
+        ts = np.concatenate([t[1] for t in tests])
+        te = np.concatenate([t[2] for t in tests])
+        n_test = te - ts
+        test_h = np.repeat(th, n_test)
+        test_e = _ranges(ts, n_test)
+        ok = shapely.intersects_xy(geoms[test_h], self.x[test_e], self.y[test_e])
+        wh = np.concatenate([w[0] for w in whole])
+        ws = np.concatenate([w[1] for w in whole])
+        we = np.concatenate([w[2] for w in whole])
+        n_whole = we - ws
+        hazard = np.concatenate([test_h[ok], np.repeat(wh, n_whole)]).astype(np.int32)
+        entry = np.concatenate([test_e[ok], _ranges(ws, n_whole)])
+        return hazard, self.owner[entry]
+
+    # -- radius hazards ---------------------------------------------------------------------
+
+    def within_radius(
+        self, lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Exact (hazard, owner) pairs: owner within ``radius_m[hazard]`` metres of the centre.
+
+        Cells inside each circle's conservative lon/lat boxes are refined like polygons; a cell
+        whose four corners are surely within the radius (spherical bound, see
+        :func:`layers.shapes.geodesic_within`) is accepted whole, the rest point by point.
+        """
+        box_h, boxes = [], []
+        for h, (x0, y0, r) in enumerate(zip(lon.tolist(), lat.tolist(), radius_m.tolist(),
+                                            strict=True)):
+            for box in shapes.geodesic_bounds(x0, y0, r):
+                box_h.append(h)
+                boxes.append(box)
+        box_h_arr = np.asarray(box_h, dtype=np.int64)
+        b = np.asarray(boxes, dtype=float).reshape(-1, 4)
+        # up to three boxes per hazard, padded with boxes that overlap nothing
+        per = np.full((lon.size, 3, 4), np.nan)
+        slot = _ranges(np.zeros(lon.size, np.int64), np.bincount(box_h_arr, minlength=lon.size))
+        per[box_h_arr, slot] = b
+        centre = ((lon + 180.0) % 360.0) - 180.0
+        hz, cells = self.tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        top = self.levels[0]
+        pair = _unique(box_h_arr[hz] * np.int64(top.key.size) + cells)
+        hz, cells = pair // top.key.size, pair % top.key.size
+        whole_h, whole_e, test_h, test_e = [], [], [], []
+        for depth, lv in enumerate(self.levels):
+            hb = per[hz]
+            with np.errstate(invalid="ignore"):
+                overlap = (
+                    (lv.xmin[cells, None] <= hb[:, :, 2]) & (lv.xmax[cells, None] >= hb[:, :, 0])
+                    & (lv.ymin[cells, None] <= hb[:, :, 3]) & (lv.ymax[cells, None] >= hb[:, :, 1])
+                ).any(axis=1)
+            hz, cells = hz[overlap], cells[overlap]
+            inside = self._surely_inside(lv, cells, centre[hz], lat[hz], radius_m[hz])
+            runs = lv.end[cells[inside]] - lv.start[cells[inside]]
+            whole_h.append(np.repeat(hz[inside].astype(np.int32), runs))
+            whole_e.append(_ranges(lv.start[cells[inside]], runs))
+            hz, cells = hz[~inside], cells[~inside]
+            if depth == len(self.levels) - 1:
+                small = np.ones(cells.size, bool)
+            else:
+                small = (lv.end[cells] - lv.start[cells]) <= _SMALL_CELL
+            runs = lv.end[cells[small]] - lv.start[cells[small]]
+            test_h.append(np.repeat(hz[small].astype(np.int32), runs))
+            test_e.append(_ranges(lv.start[cells[small]], runs))
+            hz, cells = hz[~small], cells[~small]
+            if cells.size == 0:
+                break
+            n_child = lv.child_end[cells] - lv.child_start[cells]  # type: ignore[index]
+            hz = np.repeat(hz, n_child)
+            cells = _ranges(lv.child_start[cells], n_child)  # type: ignore[index]
+        th, te = np.concatenate(test_h), np.concatenate(test_e)
+        ok = shapes.geodesic_within(lon[th], lat[th], self.x[te], self.y[te], radius_m[th])
+        hazard = np.concatenate([th[ok], *whole_h])
+        return hazard, self.owner[np.concatenate([te[ok], *whole_e])]
+
+    @staticmethod
+    def _surely_inside(lv: _Level, cells: np.ndarray, lon: np.ndarray, lat: np.ndarray,
+                       radius_m: np.ndarray) -> np.ndarray:
+        """Cells whose every point is within the radius because all four corners surely are.
+
+        On the sphere the largest central angle from a centre to a lon/lat box is at a corner
+        when both meridian edges of the box are within 90 degrees of longitude of the centre.
+        """
+        west = ((lv.xmin[cells] - lon + 180.0) % 360.0) - 180.0
+        east = ((lv.xmax[cells] - lon + 180.0) % 360.0) - 180.0
+        inside = (np.abs(west) <= 89.0) & (np.abs(east) <= 89.0) & (west <= east)
+        for xs, ys in ((lv.xmin, lv.ymin), (lv.xmin, lv.ymax), (lv.xmax, lv.ymin),
+                       (lv.xmax, lv.ymax)):
+            inside &= shapes.surely_within(lon, lat, xs[cells], ys[cells], radius_m)
+        return inside
+
+
+def _finest_level(h3_resolution: int) -> int:
+    """Finest quadtree level whose cells are no taller than an H3 cell edge at that resolution."""
+    edge_km = h3.average_hexagon_edge_length(h3_resolution, unit="km")
+    return min(_MAX_LEVEL, max(_COARSEST_LEVEL, math.ceil(math.log2(20_004.0 / edge_km))))
+
+
+# --------------------------------------------------------------------------------------------
+# Input checks
+
+
+def _check_crs(frame: gpd.GeoDataFrame, argument: str) -> None:
+    crs = frame.crs
+    if crs is not None and not crs.equals("EPSG:4326", ignore_axis_order=True):
+        raise ValueError(
+            f"{argument} must be in EPSG:4326 (WGS 84 lon/lat) or have no CRS; "
+            f"got {crs.to_string()}"
+        )
+
+
+def _check_ids(frame: pd.DataFrame, id_col: str, argument: str) -> None:
+    if not isinstance(id_col, str) or id_col not in frame.columns:
+        raise ValueError(
+            f"id_col must name a column of {argument}; got {id_col!r}, columns are "
+            f"{list(frame.columns)}"
+        )
+    ids = frame[id_col]
+    if ids.isna().any():
+        raise ValueError(f"{argument}[{id_col!r}] must not be empty; rows {_rows(ids.isna())}")
+    if not ids.is_unique:
+        dup = ids[ids.duplicated(keep=False)]
+        raise ValueError(f"{argument}[{id_col!r}] must be unique; repeated: {_few(dup.unique())}")
+
+
+def _sorting_order(ids: pd.Series, argument: str) -> np.ndarray:
+    """Positions of ``ids`` in ascending order; ValueError if they cannot be compared."""
+    try:
+        return np.argsort(ids.to_numpy(), kind="stable")
+    except TypeError:
+        raise ValueError(
+            f"{argument} must hold ids of one sortable type (all str or all int)"
+        ) from None
+
+
+def _rows(mask: pd.Series) -> str:
+    return _few(mask.index[mask.to_numpy()].tolist())
+
+
+def _few(values: Any, limit: int = 5) -> str:
+    values = list(values)
+    text = ", ".join(repr(v) for v in values[:limit])
+    return text + (f" and {len(values) - limit} more" if len(values) > limit else "")
+
+
+# --------------------------------------------------------------------------------------------
+# The public index
+
+
+@dataclasses.dataclass(frozen=True)
+class CacheInfo:
+    """Counters of the per-hazard cache: lookups answered, hazards computed, current size."""
+
+    hits: int
+    misses: int
+    entries: int
+    pairs: int
+
+
+class ImpactIndex:
+    """An index of locations answering "which locations does each hazard cover", exactly.
+
+    Build once per roster; call :meth:`affected` on every feed refresh.
+    """
+
+    def __init__(
+        self,
+        points: gpd.GeoDataFrame,
+        id_col: str = "location_id",
+        h3_resolution: int = 9,
+        *,
+        cache_entries: int = 20_000,
+        cache_pairs: int = 20_000_000,
+    ) -> None:
+        """Index Point locations (EPSG:4326 or no CRS) identified by ``points[id_col]``.
+
+        ``h3_resolution`` (0-15) sets the finest cell the index refines to: a quadtree cell no
+        taller than an H3 edge at that resolution. The cache holds at most ``cache_entries``
+        hazards and ``cache_pairs`` (hazard, location) pairs, least recently used out first.
+        """
+        if not isinstance(points, gpd.GeoDataFrame):
+            raise ValueError(
+                f"points must be a geopandas.GeoDataFrame, got {type(points).__name__}"
+            )
+        _check_crs(points, "points")
+        if (
+            isinstance(h3_resolution, bool)
+            or not isinstance(h3_resolution, int | np.integer)
+            or not 0 <= h3_resolution <= 15
+        ):
+            raise ValueError(
+                f"h3_resolution must be an integer from 0 to 15, got {h3_resolution!r}"
+            )
+        for name, value in (("cache_entries", cache_entries), ("cache_pairs", cache_pairs)):
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        _check_ids(points, id_col, "points")
+        order = _sorting_order(points[id_col], f"points[{id_col!r}]")
+        geom = points.geometry.array
+        bad = shapely.is_missing(geom) | shapely.is_empty(geom) | (shapely.get_type_id(geom) != 0)
+        if bad.any():
+            ids = points[id_col].to_numpy()[bad]
+            raise ValueError(
+                f"points must hold one non-empty Point per row; not so for {id_col} {_few(ids)}"
+            )
+        x = shapely.get_x(geom)
+        y = shapely.get_y(geom)
+        bad = ~(np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 180.0) & (np.abs(y) <= 90.0))
+        if bad.any():
+            ids = points[id_col].to_numpy()[bad]
+            raise ValueError(
+                "points must have longitudes in [-180, 180] and latitudes in [-90, 90]; not so "
+                f"for {id_col} {_few(ids)}"
+            )
+        n = x.size
+        self.id_col = id_col
+        self.h3_resolution = int(h3_resolution)
+        # rank: position of each location in id order; output is sorted by it
+        self._rank = np.empty(n, dtype=np.uint32 if n < 2**31 else np.uint64)
+        self._rank[order] = np.arange(n)
+        self._location_dtype = pd.CategoricalDtype(pd.Index(points[id_col].array.take(order)))
+        on_meridian = np.flatnonzero(np.abs(x) == 180.0)
+        self._has_twins = bool(on_meridian.size)
+        self._grid = _PointGrid(
+            np.concatenate([x, -x[on_meridian]]),
+            np.concatenate([y, y[on_meridian]]),
+            np.concatenate([np.arange(n), on_meridian]),
+            _finest_level(self.h3_resolution),
+        )
+        self._cache: OrderedDict[tuple[Hashable, Hashable], np.ndarray] = OrderedDict()
+        self._cache_entries = cache_entries
+        self._cache_pairs = cache_pairs
+        self._cached_pairs = 0
+        self._hits = 0
+        self._misses = 0
+        self._last: tuple[tuple[list[Hashable], bytes], pd.DataFrame] | None = None
+        logger.debug(
+            "impact index built: %d locations, %d on the antimeridian", n, on_meridian.size
+        )
+
+    def __len__(self) -> int:
+        return int(self._rank.size)
+
+    @property
+    def computed_hazards(self) -> int:
+        """How many hazards have been computed (not answered from the cache) so far."""
+        return self._misses
+
+    def cache_info(self) -> CacheInfo:
+        """Current cache counters (for tests and the status page)."""
+        return CacheInfo(self._hits, self._misses, len(self._cache), self._cached_pairs)
+
+    def clear_cache(self) -> None:
+        """Forget every cached hazard result."""
+        self._cache.clear()
+        self._cached_pairs = 0
+        self._last = None
+
+    # -- the query ----------------------------------------------------------------------------
+
+    def affected(self, hazards: gpd.GeoDataFrame, id_col: str = "hazard_id") -> pd.DataFrame:
+        """One row per (hazard, covered location): columns ``hazard_id``, ``location_id``.
+
+        Rows are sorted by hazard id, then location id. See the module docstring for what
+        "covered" means for polygons and for radius hazards (``center_lon``, ``center_lat``,
+        ``radius_km``).
+        """
+        plan = _HazardPlan.read(hazards, id_col)
+        ids = plan.ids
+        if self._last is not None and self._last[0] == (ids, plan.fingerprint):
+            self._hits += len(ids)  # the very same hazards as last time
+            return self._last[1].copy(deep=False)
+        results: list[np.ndarray | None] = [None] * len(ids)
+        missing = []
+        for i in plan.order.tolist():
+            key = (ids[i], plan.keys[i])
+            cached = self._cache.get(key)
+            if cached is None:
+                missing.append(i)
+            else:
+                self._cache.move_to_end(key)
+                results[i] = cached
+        self._hits += len(ids) - len(missing)
+        self._misses += len(missing)
+        if missing:
+            which = np.asarray(missing, dtype=np.int64)
+            ranks, bounds = self._compute(plan, which)
+            for j, i in enumerate(missing):
+                results[i] = ranks[bounds[j] : bounds[j + 1]].copy()
+                self._store((ids[i], plan.keys[i]), results[i])  # type: ignore[arg-type]
+            if len(missing) == len(ids):  # everything new: ``ranks`` is already in table order
+                results = []
+                table = self._frame(plan, np.diff(bounds), ranks)
+        if results:
+            arrays = [results[i] for i in plan.order.tolist()]
+            counts = np.fromiter((a.size for a in arrays), np.int64, len(arrays))  # type: ignore[union-attr]
+            table = self._frame(plan, counts, np.concatenate(arrays))  # type: ignore[arg-type]
+        elif not ids:
+            table = self._frame(plan, np.empty(0, np.int64), np.empty(0, np.int32))
+        logger.debug("impact refresh: %d hazards, %d computed", len(ids), len(missing))
+        self._last = ((ids, plan.fingerprint), table)
+        return table.copy(deep=False)
+
+    def _store(self, key: tuple[Hashable, Hashable], ranks: np.ndarray) -> None:
+        old = self._cache.pop(key, None)
+        if old is not None:
+            self._cached_pairs -= old.size
+        self._cache[key] = ranks
+        self._cached_pairs += ranks.size
+        while self._cache and (
+            len(self._cache) > self._cache_entries or self._cached_pairs > self._cache_pairs
+        ):
+            _, evicted = self._cache.popitem(last=False)
+            self._cached_pairs -= evicted.size
+
+    def _compute(self, plan: _HazardPlan, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Location ranks covered by the hazards at ``which``: one sorted array and the bounds.
+
+        Hazard ``which[j]`` covers ``ranks[bounds[j]:bounds[j + 1]]``.
+        """
+        hazard_parts: list[np.ndarray] = []
+        owner_parts: list[np.ndarray] = []
+        is_radius = plan.is_radius[which]
+        at = np.flatnonzero(~is_radius)
+        if at.size:
+            geoms = plan.normalized_geometries(which[at])
+            usable = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+            at, geoms = at[usable], geoms[usable]
+            cand_h, cand_c = self._grid.candidates(geoms)
+            reach = _unique(cand_h)
+            for j in reach[~shapely.is_valid(geoms[reach])].tolist():
+                plan.warn_repaired(which[at[j]])
+                geoms[j] = shapes.repair(geoms[j])[0]
+            ours = np.flatnonzero(~shapely.is_prepared(geoms))
+            shapely.prepare(geoms[ours])
+            try:
+                h, owner = self._grid.covered(geoms, cand_h, cand_c)
+            finally:
+                shapely.destroy_prepared(geoms[ours])  # leave the caller's shapes as they were
+            hazard_parts.append(at[h])
+            owner_parts.append(owner)
+        at = np.flatnonzero(is_radius)
+        if at.size:
+            rows = which[at]
+            h, owner = self._grid.within_radius(
+                plan.center_lon[rows], plan.center_lat[rows], plan.radius_km[rows] * 1000.0
+            )
+            hazard_parts.append(at[h])
+            owner_parts.append(owner)
+        n = self._rank.size
+        if not hazard_parts:
+            return np.empty(0, np.int32), np.zeros(which.size + 1, np.int64)
+        # one sort key per pair: hazard position, then location rank (uint32 when it fits)
+        kind = np.uint32 if which.size * n < 2**32 else np.uint64
+        key = np.concatenate(hazard_parts).astype(kind)
+        key *= kind(n)
+        key += self._rank[np.concatenate(owner_parts)]
+        key.sort()
+        if self._has_twins:
+            key = _unique(key)
+        bounds = np.searchsorted(key, np.arange(which.size + 1, dtype=kind) * kind(n))
+        np.remainder(key, kind(n), out=key)
+        return key.astype(np.int32, copy=False) if kind is np.uint32 else key, bounds
+
+    def _frame(self, plan: _HazardPlan, counts: np.ndarray, ranks: np.ndarray) -> pd.DataFrame:
+        """The pair table: hazards in id order with ``counts[j]`` locations each, as categoricals.
+
+        Ids are categoricals over the sorted known ids (4 bytes a row, no string copies); they
+        compare, merge and group like the ids themselves.
+        """
+        hazard_dtype = pd.CategoricalDtype(pd.Index(plan.id_array.take(plan.order)))
+        codes = np.repeat(np.arange(counts.size, dtype=np.int32), counts)
+        return pd.DataFrame(
+            {
+                "hazard_id": pd.Categorical.from_codes(codes, dtype=hazard_dtype, validate=False),
+                "location_id": pd.Categorical.from_codes(
+                    ranks, dtype=self._location_dtype, validate=False
+                ),
+            },
+            copy=False,
+        )
+
+
+@dataclasses.dataclass
+class _HazardPlan:
+    """A validated hazards frame: ids, radius parameters, raw shapes and their fingerprints."""
+
+    ids: list[Hashable]
+    id_array: Any
+    id_col: str
+    is_radius: np.ndarray
+    center_lon: np.ndarray
+    center_lat: np.ndarray
+    radius_km: np.ndarray
+    geoms: np.ndarray
+    wkb: np.ndarray
+    fingerprint: bytes  # digest of every shape and radius, in row order
+
+    @classmethod
+    def read(cls, hazards: gpd.GeoDataFrame, id_col: str) -> _HazardPlan:
+        if not isinstance(hazards, gpd.GeoDataFrame):
+            raise ValueError(
+                f"hazards must be a geopandas.GeoDataFrame, got {type(hazards).__name__}"
+            )
+        _check_crs(hazards, "hazards")
+        _check_ids(hazards, id_col, "hazards")
+        n = len(hazards)
+        id_series = hazards[id_col]
+        ids = id_series.tolist()
+        params = np.full((n, 3), np.nan)
+        for k, c in enumerate(RADIUS_COLUMNS):
+            if c in hazards.columns:
+                try:
+                    params[:, k] = pd.to_numeric(hazards[c], errors="raise").to_numpy(float)
+                except (TypeError, ValueError):
+                    raise ValueError(f"hazards[{c!r}] must be numeric (or empty)") from None
+        set_count = np.isfinite(params).sum(axis=1)
+        partial = (set_count > 0) & (set_count < 3)
+        if partial.any():
+            raise ValueError(
+                f"radius hazards need all of {', '.join(RADIUS_COLUMNS)}; incomplete for "
+                f"{id_col} {_few(np.asarray(ids, dtype=object)[partial])}"
+            )
+        is_radius = set_count == 3
+        bad = is_radius & ((params[:, 2] < 0) | (np.abs(params[:, 1]) > 90))
+        if bad.any():
+            raise ValueError(
+                "radius hazards need radius_km >= 0 and center_lat in [-90, 90]; not so for "
+                f"{id_col} {_few(np.asarray(ids, dtype=object)[bad])}"
+            )
+        geoms = np.asarray(hazards.geometry.array, dtype=object)
+        kinds = shapely.get_type_id(geoms)
+        empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        bad = ~is_radius & ~empty & ~np.isin(kinds, _POLYGONAL_TYPE_IDS)
+        bad |= is_radius & ~empty & (kinds != 0)
+        if bad.any():
+            raise ValueError(
+                "hazards must be Polygon/MultiPolygon (or a Point/None with center_lon, "
+                f"center_lat and radius_km set); not so for {id_col} "
+                f"{_few(np.asarray(ids, dtype=object)[bad])}"
+            )
+        wkb = shapely.to_wkb(np.where(is_radius | empty, None, geoms))
+        lengths = np.fromiter((-1 if w is None else len(w) for w in wkb), np.int64, n)
+        digest = hashlib.blake2b(digest_size=32)
+        digest.update(lengths.tobytes())
+        digest.update(np.where(is_radius[:, None], params, 0.0).tobytes())
+        digest.update(b"".join(w for w in wkb if w is not None))
+        return cls(
+            ids=ids,
+            id_array=id_series.array,
+            id_col=id_col,
+            is_radius=is_radius,
+            center_lon=params[:, 0],
+            center_lat=params[:, 1],
+            radius_km=params[:, 2],
+            geoms=geoms,
+            wkb=wkb,
+            fingerprint=digest.digest(),
+        )
+
+    @functools.cached_property
+    def order(self) -> np.ndarray:
+        """Row positions in hazard id order (the table's order)."""
+        return _sorting_order(pd.Series(self.ids, dtype=object), f"hazards[{self.id_col!r}]")
+
+    @functools.cached_property
+    def keys(self) -> list[Hashable]:
+        """Per-hazard cache keys: a digest of the shape, or the radius parameters."""
+        keys: list[Hashable] = []
+        for i, w in enumerate(self.wkb.tolist()):
+            if self.is_radius[i]:
+                keys.append(("radius", self.center_lon[i], self.center_lat[i], self.radius_km[i]))
+            elif w is None:
+                keys.append(("empty",))
+            else:
+                keys.append(("shape", hashlib.blake2b(w, digest_size=32).digest()))
+        return keys
+
+    def warn_repaired(self, row: int) -> None:
+        """Tell the caller that the hazard at ``row`` had an invalid shape that was repaired."""
+        hid = self.ids[row]
+        warnings.warn(
+            f"hazard {hid!r}: invalid geometry repaired with shapely.make_valid",
+            HazardGeometryWarning,
+            stacklevel=5,
+        )
+        logger.warning("hazard %r: invalid geometry repaired", hid)
+
+    def normalized_geometries(self, which: np.ndarray) -> np.ndarray:
+        """The shapes at ``which``, with those reaching beyond ±180 replaced by whole-turn copies.
+
+        Edges jumping across the antimeridian are unwrapped first, then the shape is repaired
+        (if invalid) before it is copied; see :func:`layers.shapes.whole_turn_copies`.
+        """
+        geoms = self.geoms[which].copy()
+        for j in np.flatnonzero(shapes.needs_longitude_fix(geoms)).tolist():
+            geom, repaired = shapes.repair(shapes.unwrap_longitudes(geoms[j]))
+            if repaired:
+                self.warn_repaired(which[j])
+            geoms[j] = shapes.whole_turn_copies(geom)
+        return geoms
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries for the roster
+
+
+CAP_SEVERITIES: tuple[str, ...] = ("extreme", "severe", "moderate", "minor", "unknown")
+"""CAP alert severities, most severe first; missing severities count as "unknown"."""
+
+SUMMARY_DIMENSIONS: tuple[str, ...] = (
+    "mission_type", "role", "immunity", "jurisdiction", "ofm_office", "country_code",
+)
+"""Location columns that :func:`summarize` breaks counts down by, when present."""
+
+_MEASURES = ("missions", "people", "households")
+_KINDS = ("mission", "person")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImpactSummary:
+    """Counts of affected missions, people and households, three ways.
+
+    Each table has the columns ``dimension``, ``value``, ``missions``, ``people`` and
+    ``households`` (distinct ``household_id`` of the people counted); the row
+    ``dimension == value == "all"`` holds the totals. ``per_hazard`` and ``attributed`` also
+    have ``hazard_id`` first.
+
+    - ``per_hazard``: everyone each hazard covers (a person in two hazards is in both).
+    - ``attributed``: everyone once, under the most severe hazard covering them (ties and equal
+      severities go to the smallest hazard id), so the hazards' rows add up to ``total``.
+    - ``total``: the union, everyone once.
+    """
+
+    per_hazard: pd.DataFrame
+    attributed: pd.DataFrame
+    total: pd.DataFrame
+
+
+def severity_rank(values: pd.Series, argument: str = "severity") -> np.ndarray:
+    """Rank of CAP severities, 0 for "extreme" to 4 for "unknown" (missing counts as unknown)."""
+    text = values.astype(object).where(values.notna(), "unknown").astype(str)
+    text = text.str.strip().str.lower()
+    rank = text.map({s: i for i, s in enumerate(CAP_SEVERITIES)})
+    if rank.isna().any():
+        bad = sorted(set(values[rank.isna()].astype(str)))
+        raise ValueError(
+            f"{argument} must hold CAP severities ({', '.join(CAP_SEVERITIES)}, any case) or be "
+            f"empty; got {_few(bad)}"
+        )
+    return rank.to_numpy(dtype=np.int64)
+
+
+def most_severe(
+    pairs: pd.DataFrame,
+    hazards: pd.DataFrame | None = None,
+    severity_col: str | None = None,
+    hazard_id_col: str = "hazard_id",
+) -> pd.DataFrame:
+    """One row per affected location: the most severe hazard covering it (``hazard_id``).
+
+    Without ``severity_col`` (or for equal severities) the smallest hazard id wins.
+    """
+    _check_pairs(pairs)
+    hazard = pairs["hazard_id"].astype(object).to_numpy()
+    rank = np.zeros(len(pairs), dtype=np.int64)
+    if severity_col is not None:
+        if hazards is None:
+            raise ValueError("hazards must be given when severity_col is")
+        if severity_col not in hazards.columns or hazard_id_col not in hazards.columns:
+            raise ValueError(
+                f"hazards must have the columns {hazard_id_col!r} and severity_col "
+                f"{severity_col!r}; it has {list(hazards.columns)}"
+            )
+        by_hazard = pd.Series(
+            severity_rank(hazards[severity_col], f"hazards[{severity_col!r}]"),
+            index=pd.Index(hazards[hazard_id_col].astype(object)),
+        )
+        looked = by_hazard.reindex(hazard)
+        if looked.isna().any():
+            raise ValueError(
+                f"pairs name hazards missing from hazards[{hazard_id_col!r}]: "
+                f"{_few(pd.unique(hazard[looked.isna().to_numpy()]))}"
+            )
+        rank = looked.to_numpy(dtype=np.int64)
+    frame = pd.DataFrame({"location_id": pairs["location_id"].astype(object).to_numpy(),
+                          "hazard_id": hazard, "_rank": rank})
+    frame = frame.sort_values(["location_id", "_rank", "hazard_id"], kind="stable")
+    first = frame.drop_duplicates("location_id", keep="first")
+    return first[["hazard_id", "location_id"]].reset_index(drop=True)
+
+
+def summarize(
+    pairs: pd.DataFrame,
+    locations: pd.DataFrame,
+    hazards: pd.DataFrame | None = None,
+    severity_col: str | None = None,
+    *,
+    id_col: str = "location_id",
+    hazard_id_col: str = "hazard_id",
+) -> ImpactSummary:
+    """Roster counts of an impact (pairs from :meth:`ImpactIndex.affected`); pure, no I/O.
+
+    ``locations[id_col]`` identifies each location and ``kind`` says "mission" or "person";
+    optional columns broken down by: :data:`SUMMARY_DIMENSIONS` and ``household_id``. People
+    rows should carry their mission's ``country_code``. ``hazards`` (with ``severity_col``)
+    ranks hazards for ``attributed`` and lists hazards that affect nobody (zero rows).
+    """
+    _check_pairs(pairs)
+    if not isinstance(locations, pd.DataFrame) or id_col not in locations.columns:
+        raise ValueError(f"locations must be a DataFrame with the id column {id_col!r}")
+    if "kind" not in locations.columns:
+        raise ValueError("locations must have a 'kind' column ('mission' or 'person')")
+    if not locations[id_col].is_unique:
+        raise ValueError(f"locations[{id_col!r}] must be unique")
+    bad_kind = ~locations["kind"].isin(_KINDS)
+    if bad_kind.any():
+        raise ValueError(
+            f"locations['kind'] must be 'mission' or 'person'; got "
+            f"{_few(pd.unique(locations.loc[bad_kind, 'kind']))}"
+        )
+    where = pd.Index(locations[id_col].astype(object)).get_indexer(
+        pairs["location_id"].astype(object)
+    )
+    if (where < 0).any():
+        unknown = pd.unique(pairs["location_id"].astype(object).to_numpy()[where < 0])
+        raise ValueError(f"pairs name locations missing from locations: {_few(unknown)}")
+    dims = [d for d in SUMMARY_DIMENSIONS if d in locations.columns]
+    attrs = locations.iloc[where].reset_index(drop=True)
+    is_person = (attrs["kind"] == "person").to_numpy()
+    base = pd.DataFrame({
+        "hazard_id": pairs["hazard_id"].astype(object).to_numpy(),
+        "location_id": pairs["location_id"].astype(object).to_numpy(),
+        "mission": (~is_person).astype(np.int64),
+        "person": is_person.astype(np.int64),
+        "household": (attrs["household_id"].where(is_person) if "household_id" in attrs
+                      else pd.Series(np.nan, index=attrs.index)).astype(object),
+    })
+    for d in dims:
+        base[d] = attrs[d].astype(object).where(attrs[d].notna(), "").astype(str).to_numpy()
+    hazard_ids: list[Hashable] = []
+    if hazards is not None:
+        if hazard_id_col not in hazards.columns:
+            raise ValueError(f"hazards must have the column {hazard_id_col!r}")
+        hazard_ids = hazards[hazard_id_col].tolist()
+    per_hazard = _counts(base, ["hazard_id"], dims, hazard_ids)
+    chosen = most_severe(pairs, hazards, severity_col, hazard_id_col)
+    once = base.drop_duplicates("location_id").set_index("location_id")
+    once = once.loc[chosen["location_id"].to_numpy()].reset_index()
+    once["hazard_id"] = chosen["hazard_id"].to_numpy()
+    attributed = _counts(once, ["hazard_id"], dims, hazard_ids)
+    total = _counts(once, [], dims, [])
+    return ImpactSummary(per_hazard=per_hazard, attributed=attributed, total=total)
+
+
+def _check_pairs(pairs: pd.DataFrame) -> None:
+    if not isinstance(pairs, pd.DataFrame) or not set(HAZARD_COLUMNS) <= set(pairs.columns):
+        raise ValueError(
+            f"pairs must be a DataFrame with the columns {', '.join(HAZARD_COLUMNS)} "
+            "(as ImpactIndex.affected returns)"
+        )
+
+
+def _counts(
+    base: pd.DataFrame, keys: list[str], dims: list[str], all_hazards: list[Hashable]
+) -> pd.DataFrame:
+    """Missions, people and distinct households per key and (dimension, value); tidy."""
+    parts = []
+    for dim in ["all", *dims]:
+        frame = base.assign(dimension=dim, value="all" if dim == "all" else base[dim])
+        grouped = frame.groupby([*keys, "dimension", "value"], sort=False, dropna=False)
+        table = grouped.agg(
+            missions=("mission", "sum"), people=("person", "sum"),
+            households=("household", "nunique"),
+        )
+        parts.append(table.reset_index())
+    columns = [*keys, "dimension", "value", *_MEASURES]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    if keys and all_hazards:
+        seen = set(out.loc[out["dimension"] == "all", "hazard_id"].tolist())
+        missing = [h for h in all_hazards if h not in seen]
+        if missing:
+            zeros = pd.DataFrame({"hazard_id": missing, "dimension": "all", "value": "all",
+                                  "missions": 0, "people": 0, "households": 0})
+            out = pd.concat([out, zeros], ignore_index=True)
+    if not keys and out.empty:
+        out = pd.DataFrame({"dimension": ["all"], "value": ["all"], "missions": [0],
+                            "people": [0], "households": [0]})
+    order = {d: i for i, d in enumerate(["all", *dims])}
+    out = out.assign(_dim=out["dimension"].map(order))
+    out = out.sort_values([*keys, "_dim", "value"], kind="stable").drop(columns="_dim")
+    for m in _MEASURES:
+        out[m] = out[m].astype(np.int64)
+    return out[columns].reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Distance to the edge
+
+
+def edge_distance_km(
+    pairs: pd.DataFrame,
+    points: gpd.GeoDataFrame,
+    hazards: gpd.GeoDataFrame,
+    *,
+    id_col: str = "location_id",
+    hazard_id_col: str = "hazard_id",
+) -> pd.DataFrame:
+    """``pairs`` plus ``edge_distance_km``: how deep inside its hazard each location is.
+
+    For a polygon: the geodesic distance (WGS 84) to the nearest point of the shape's boundary,
+    found in an azimuthal equidistant plane around the shape and then measured with
+    ``Geod.inv`` (exact for that boundary point, within metres of the true minimum at hazard
+    scales). The cut of an antimeridian split is not an edge. For a radius hazard: the geodesic
+    distance to the centre.
+    """
+    _check_pairs(pairs)
+    _check_ids(points, id_col, "points")
+    _check_ids(hazards, hazard_id_col, "hazards")
+    plan = _HazardPlan.read(hazards, hazard_id_col)
+    loc_pos = pd.Index(points[id_col].astype(object)).get_indexer(
+        pairs["location_id"].astype(object)
+    )
+    haz_pos = pd.Index(pd.Series(plan.ids, dtype=object)).get_indexer(
+        pairs["hazard_id"].astype(object)
+    )
+    if (loc_pos < 0).any() or (haz_pos < 0).any():
+        raise ValueError("pairs name locations or hazards missing from points or hazards")
+    x = shapely.get_x(points.geometry.array)[loc_pos]
+    y = shapely.get_y(points.geometry.array)[loc_pos]
+    out = np.full(len(pairs), np.nan)
+    radius = plan.is_radius[haz_pos]
+    if radius.any():
+        rows = haz_pos[radius]
+        out[radius] = shapes.geodesic_distance_m(
+            plan.center_lon[rows], plan.center_lat[rows], x[radius], y[radius]
+        ) / 1000.0
+    order = np.argsort(haz_pos, kind="stable")
+    bounds = np.searchsorted(haz_pos[order], np.arange(len(plan.ids) + 1))
+    for h in np.flatnonzero(~plan.is_radius & (np.diff(bounds) > 0)).tolist():
+        at = order[bounds[h] : bounds[h + 1]]
+        out[at] = _distance_to_boundary_m(plan.geoms[h], x[at], y[at]) / 1000.0
+    return pairs.assign(edge_distance_km=out)
+
+
+def _distance_to_boundary_m(geom: Any, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Geodesic metres from points to the boundary of one (raw) hazard shape."""
+    shape = shapes.unwrap_longitudes(geom)
+    shape, _ = shapes.repair(shape)
+    shape = shapes.join_antimeridian(shape)
+    lines = [
+        shapely.boundary(part) if part.geom_type == "Polygon" else part
+        for part in shapes._flat_parts(shape)
+    ]
+    edge = shapely.segmentize(shapely.union_all(lines), 0.05)  # edges are straight in lon/lat
+    centre = edge.envelope.centroid
+    lon0 = ((centre.x + 180.0) % 360.0) - 180.0
+    coords = shapely.get_coordinates(edge)
+    ex, ey = shapes.aeqd_forward(lon0, centre.y, coords[:, 0], coords[:, 1])
+    plane = shapely.set_coordinates(edge, np.column_stack([ex, ey]))
+    px, py = shapes.aeqd_forward(lon0, centre.y, lon, lat)
+    nearest = shapely.get_coordinates(
+        shapely.shortest_line(plane, shapely.points(px, py))
+    ).reshape(-1, 2, 2)[:, 0, :]
+    bx, by = shapes.aeqd_inverse(lon0, centre.y, nearest[:, 0], nearest[:, 1])
+    return shapes.geodesic_distance_m(lon, lat, bx, by)
