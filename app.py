@@ -208,6 +208,99 @@ def cmd_roster_export(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _impact_counts(table, hazard_id=None) -> dict[str, object]:
+    """Totals and breakdowns of one hazard (or the union) from an ImpactSummary table."""
+    rows = table if hazard_id is None else table[table["hazard_id"] == hazard_id]
+    total = rows[rows["dimension"] == "all"].iloc[0]
+    immunity = rows[rows["dimension"] == "immunity"].set_index("value")["people"]
+    out: dict[str, object] = {
+        "missions": int(total["missions"]), "people": int(total["people"]),
+        "with_immunity": int(immunity.get("full", 0) + immunity.get("official_acts", 0)),
+        "households": int(total["households"]),
+    }
+    for dimension in ("jurisdiction", "ofm_office", "immunity", "role", "mission_type",
+                      "country_code"):
+        part = rows[(rows["dimension"] == dimension) & (rows["value"] != "")]
+        out[f"by_{dimension}"] = {
+            str(r.value): {"missions": int(r.missions), "people": int(r.people)}
+            for r in part.itertuples(index=False)
+        }
+    return out
+
+
+def cmd_impact(settings: Settings, args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from layers.hazard_file import HazardFileError, read_hazard_file
+    from layers.impact import ImpactIndex, edge_distance_km, summarize
+    from layers.locations import roster_locations
+    from store.db import record_audit
+    from store.roster import current_import, load_roster
+
+    try:
+        hazards = read_hazard_file(args.hazards)
+    except HazardFileError as exc:
+        print(f"Invalid hazard file: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    engine = _open_with_roster(settings)
+    missions, people = load_roster(engine)
+    latest = current_import(engine)
+    locations = roster_locations(missions, people)
+    points = gpd.GeoDataFrame(
+        locations[["location_id"]],
+        geometry=gpd.points_from_xy(locations["lon"], locations["lat"]), crs="EPSG:4326",
+    )
+    index = ImpactIndex(points, id_col="location_id", h3_resolution=settings.h3_resolution)
+    pairs = index.affected(hazards, id_col="hazard_id")
+    summary = summarize(pairs, locations, hazards, severity_col="severity")
+    report = {
+        "roster": {"import_id": latest["import_id"], "source": latest["source"],
+                   "synthetic": latest["synthetic"]},
+        "hazards": [
+            {"hazard_id": h.hazard_id, "event": h.event, "severity": h.severity,
+             **_impact_counts(summary.per_hazard, h.hazard_id)}
+            for h in hazards.itertuples(index=False)
+        ],
+        "total": _impact_counts(summary.total),
+    }
+    if args.out:
+        detail = edge_distance_km(pairs, points, hazards)
+        by_location = locations.set_index("location_id")
+        out = detail.assign(
+            kind=by_location.loc[detail["location_id"], "kind"].to_numpy(),
+            id=by_location.loc[detail["location_id"], "id"].to_numpy(),
+            mission_id=by_location.loc[detail["location_id"], "mission_id"].to_numpy(),
+        )[["hazard_id", "kind", "id", "mission_id", "edge_distance_km"]]
+        out.to_csv(args.out, index=False, float_format="%.3f", lineterminator="\n")
+        with engine.begin() as connection:
+            record_audit(connection, _actor(), "impact.export",
+                         {"out": str(Path(args.out).resolve()), "rows": len(out),
+                          "hazards": [str(h) for h in hazards["hazard_id"]]}, _now())
+        print(f"Wrote {len(out):,} (hazard, location) pairs to {args.out}.", file=sys.stderr)
+    if args.json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+        return EXIT_OK
+    print(f"Impact of {len(hazards)} hazard(s) on roster {latest['import_id']} "
+          f"({latest['source']}{', synthetic' if latest['synthetic'] else ''}):\n")
+    header = (f"{'hazard':<22} {'event':<28} {'severity':<9} {'missions':>9} {'people':>9} "
+              f"{'immunity':>9} {'households':>10}")
+    print(header)
+    print("-" * len(header))
+    for row in report["hazards"]:
+        print(f"{str(row['hazard_id'])[:22]:<22} {str(row['event'])[:28]:<28} "
+              f"{row['severity']:<9} {row['missions']:>9,} {row['people']:>9,} "
+              f"{row['with_immunity']:>9,} {row['households']:>10,}")
+    total = report["total"]
+    print("-" * len(header))
+    print(f"{'all hazards, each location once':<61} {total['missions']:>9,} "
+          f"{total['people']:>9,} {total['with_immunity']:>9,} {total['households']:>10,}")
+    if total["by_jurisdiction"]:
+        print("\nby jurisdiction: " + ", ".join(
+            f"{code} {v['missions']:,} mission(s) / {v['people']:,} people"
+            for code, v in total["by_jurisdiction"].items()))
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -275,6 +368,19 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="write missions.csv and people.csv (the format 'import' reads)")
     export.add_argument("--out", required=True, type=Path, help="output directory")
     export.set_defaults(func=cmd_roster_export)
+
+    impact = commands.add_parser(
+        "impact", help="which missions and people the hazards of a GeoJSON file affect",
+        description="Which missions, members and dependents of the stored roster lie inside each "
+                    "hazard of a GeoJSON FeatureCollection (Polygons, MultiPolygons, or Points "
+                    "with a radius_km property; edges count as inside). Prints a summary table, "
+                    "or JSON.")
+    impact.add_argument("hazards", type=Path, help="GeoJSON file of hazards")
+    impact.add_argument("--json", action="store_true", help="print JSON")
+    impact.add_argument("--out", type=Path,
+                        help="also write every (hazard, location) pair to this CSV, with the "
+                             "distance to the hazard's edge or centre in km (audited)")
+    impact.set_defaults(func=cmd_impact)
     return parser
 
 

@@ -594,3 +594,43 @@ def roster_stats(
 
 def _counts(values: pd.Series) -> dict[str, int]:
     return {str(k): int(v) for k, v in sorted(values.value_counts().items())}
+
+
+# --------------------------------------------------------------------------- impact inputs
+
+
+def roster_locations(missions: pd.DataFrame, people: pd.DataFrame) -> pd.DataFrame:
+    """Missions and people as one table of locations for the impact engine.
+
+    ``location_id`` is ``"M:" + mission_id`` or ``"P:" + person_id`` (so a roster may reuse an
+    id across the two files); ``kind`` is "mission" or "person"; people carry their mission's
+    type, country and office, so counts by those dimensions include them.
+    """
+    mission_attrs = missions.set_index("mission_id")[["mission_type", "country_code",
+                                                      "ofm_office"]]
+    m = pd.DataFrame({
+        "location_id": "M:" + missions["mission_id"],
+        "kind": "mission",
+        "id": missions["mission_id"],
+        "mission_id": missions["mission_id"],
+        "mission_type": missions["mission_type"],
+        "country_code": missions["country_code"],
+        "ofm_office": missions["ofm_office"],
+        "jurisdiction": missions["jurisdiction"],
+        "lat": missions["lat"], "lon": missions["lon"],
+    })
+    joined = mission_attrs.reindex(people["mission_id"]).reset_index(drop=True)
+    p = pd.DataFrame({
+        "location_id": "P:" + people["person_id"],
+        "kind": "person",
+        "id": people["person_id"],
+        "mission_id": people["mission_id"],
+        "mission_type": joined["mission_type"].to_numpy(),
+        "country_code": joined["country_code"].to_numpy(),
+        "ofm_office": joined["ofm_office"].to_numpy(),
+        "jurisdiction": people["jurisdiction"],
+        "role": people["role"], "immunity": people["immunity"],
+        "household_id": people["household_id"],
+        "lat": people["lat"], "lon": people["lon"],
+    })
+    return pd.concat([m, p], ignore_index=True)
