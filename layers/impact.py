@@ -14,14 +14,22 @@ Speed. Locations are sorted along a Z-order (Morton) curve of a lon/lat quadtree
 quadtree cell, at every level, is a contiguous run of locations with a known bounding box. For a
 hazard, a cell whose bounding box meets none of the hazard's edges lies wholly inside or wholly
 outside it: one test of one location decides the whole run. Only locations in cells that an edge
-passes through are tested one by one, and cells are refined (levels 10, 12, ... 18) while they
-hold many locations. Edges are rasterised onto cells with numpy through the same monotone
-floor() used to place locations, which makes "no edge meets this cell" provably exact. The
-result equals a brute-force ``intersects_xy`` loop exactly; the tests compare with one.
+passes through are tested one by one, and such cells are refined (levels 10, 12, 14, ... down to
+a finest level set by ``h3_resolution``) while they hold many locations. Edges are rasterised
+onto cells with numpy through the same monotone floor() that places locations, which makes "no
+edge meets this cell" provably exact. Radius hazards accept whole cells whose corners are surely
+inside (a spherical bound on the geodesic) and measure the rest. The result equals a brute-force
+loop exactly; the tests compare with one. (H3 cells were measured as the grouping too: h3-py has
+no vectorised point-to-cell call, and a spherical hexagon needs extra margin in planar tests.)
 
 Caching. Each hazard's result is cached under (hazard id, digest of its WKB) or (hazard id,
-centre, radius); a refresh recomputes only new or changed hazards, and an unchanged refresh
-returns the previous table. The cache is a bounded LRU.
+centre, radius); a refresh recomputes only new or changed hazards, and a refresh whose hazards
+are byte for byte those of the previous one returns the previous table. The cache is an LRU
+bounded in hazards and in pairs.
+
+Output. ``hazard_id`` and ``location_id`` are pandas Categoricals over the sorted known ids:
+4 bytes a row instead of a string pointer, built without touching a string; they compare, merge
+and group like the ids (``.astype(str)`` gives plain strings).
 
 Errors: bad arguments raise ``ValueError`` naming the argument and what is allowed.
 """
@@ -31,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import itertools
 import logging
 import math
 import warnings
@@ -142,7 +151,10 @@ class _Level:
 
 
 class _PointGrid:
-    """Entries (locations, plus a twin at the other sign for those on ±180) in Morton order."""
+    """Entries (locations, plus a twin at the other sign for those on ±180) in Morton order.
+
+    ``owner`` names the location of each entry (the index passes location ranks).
+    """
 
     def __init__(self, x: np.ndarray, y: np.ndarray, owner: np.ndarray, finest_level: int) -> None:
         levels = list(range(min(_COARSEST_LEVEL, finest_level), finest_level + 1, _LEVEL_STEP))
@@ -155,7 +167,7 @@ class _PointGrid:
         fine = fine[order]
         self.x = np.ascontiguousarray(x[order])
         self.y = np.ascontiguousarray(y[order])
-        self.owner = owner[order].astype(np.int32)
+        self.owner = owner[order].astype(np.int32 if x.size < 2**31 else np.int64)
         self.levels: list[_Level] = []
         for level in levels:
             key = fine >> np.uint64(2 * (finest_level - level))
@@ -181,13 +193,13 @@ class _PointGrid:
 
     # -- polygons ---------------------------------------------------------------------------
 
-    def candidates(self, geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(hazard, top cell) pairs whose bounding boxes overlap.
+    def candidates(self, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(hazard, top cell) pairs whose boxes overlap, given each hazard's coordinate bounds.
 
-        A hazard's box spans all its coordinates, not just its envelope: an invalid polygon's
-        holes may lie outside its shell, and ``make_valid`` can turn them into area.
+        A hazard's box must span all its coordinates, not just its envelope: an invalid
+        polygon's holes may lie outside its shell, and ``make_valid`` can turn them into area
+        (see :func:`layers.shapes.coordinate_bounds`).
         """
-        bounds = shapes.coordinate_bounds(geoms)
         rows = np.flatnonzero(np.isfinite(bounds[:, 0]))
         b = bounds[rows]
         box_h, cells = self.tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
@@ -495,16 +507,18 @@ class ImpactIndex:
         n = x.size
         self.id_col = id_col
         self.h3_resolution = int(h3_resolution)
-        # rank: position of each location in id order; output is sorted by it
-        self._rank = np.empty(n, dtype=np.uint32 if n < 2**31 else np.uint64)
-        self._rank[order] = np.arange(n)
+        # rank: position of each location in id order; the index answers with ranks and the
+        # table is sorted by them
+        rank = np.empty(n, dtype=np.int64)
+        rank[order] = np.arange(n)
+        self._n = n
         self._location_dtype = pd.CategoricalDtype(pd.Index(points[id_col].array.take(order)))
         on_meridian = np.flatnonzero(np.abs(x) == 180.0)
         self._has_twins = bool(on_meridian.size)
-        self._grid = _PointGrid(
+        self._grid: _PointGrid | None = None if n == 0 else _PointGrid(
             np.concatenate([x, -x[on_meridian]]),
             np.concatenate([y, y[on_meridian]]),
-            np.concatenate([np.arange(n), on_meridian]),
+            np.concatenate([rank, rank[on_meridian]]),
             _finest_level(self.h3_resolution),
         )
         self._cache: OrderedDict[tuple[Hashable, Hashable], np.ndarray] = OrderedDict()
@@ -513,13 +527,13 @@ class ImpactIndex:
         self._cached_pairs = 0
         self._hits = 0
         self._misses = 0
-        self._last: tuple[tuple[list[Hashable], bytes], pd.DataFrame] | None = None
+        self._last: tuple[_Snapshot, pd.DataFrame] | None = None
         logger.debug(
             "impact index built: %d locations, %d on the antimeridian", n, on_meridian.size
         )
 
     def __len__(self) -> int:
-        return int(self._rank.size)
+        return self._n
 
     @property
     def computed_hazards(self) -> int:
@@ -545,11 +559,13 @@ class ImpactIndex:
         "covered" means for polygons and for radius hazards (``center_lon``, ``center_lat``,
         ``radius_km``).
         """
-        plan = _HazardPlan.read(hazards, id_col)
-        ids = plan.ids
-        if self._last is not None and self._last[0] == (ids, plan.fingerprint):
-            self._hits += len(ids)  # the very same hazards as last time
+        snapshot = _Snapshot.take(hazards, id_col)
+        if self._last is not None and snapshot is not None and snapshot.same_as(self._last[0]):
+            self._hits += len(snapshot.ids)  # byte for byte the hazards of the last refresh
+            self._last = (snapshot, self._last[1])
             return self._last[1].copy(deep=False)
+        plan = _HazardPlan.read(hazards, id_col, snapshot.wkb() if snapshot else None)
+        ids = plan.ids
         results: list[np.ndarray | None] = [None] * len(ids)
         missing = []
         for i in plan.order.tolist():
@@ -565,9 +581,13 @@ class ImpactIndex:
         if missing:
             which = np.asarray(missing, dtype=np.int64)
             ranks, bounds = self._compute(plan, which)
-            for j, i in enumerate(missing):
-                results[i] = ranks[bounds[j] : bounds[j + 1]].copy()
-                self._store((ids[i], plan.keys[i]), results[i])  # type: ignore[arg-type]
+            # the new results are views of one array: no copies (it stays alive while any of
+            # them is cached)
+            edges = bounds.tolist()
+            new = [ranks[lo:hi] for lo, hi in itertools.pairwise(edges)]
+            for i, r in zip(missing, new, strict=True):
+                results[i] = r
+            self._store([(ids[i], plan.keys[i]) for i in missing], new)
             if len(missing) == len(ids):  # everything new: ``ranks`` is already in table order
                 results = []
                 table = self._frame(plan, np.diff(bounds), ranks)
@@ -578,15 +598,13 @@ class ImpactIndex:
         elif not ids:
             table = self._frame(plan, np.empty(0, np.int64), np.empty(0, np.int32))
         logger.debug("impact refresh: %d hazards, %d computed", len(ids), len(missing))
-        self._last = ((ids, plan.fingerprint), table)
+        self._last = (snapshot, table) if snapshot is not None else None
         return table.copy(deep=False)
 
-    def _store(self, key: tuple[Hashable, Hashable], ranks: np.ndarray) -> None:
-        old = self._cache.pop(key, None)
-        if old is not None:
-            self._cached_pairs -= old.size
-        self._cache[key] = ranks
-        self._cached_pairs += ranks.size
+    def _store(self, keys: list[tuple[Hashable, Hashable]], ranks: list[np.ndarray]) -> None:
+        """Cache new results (keys not cached yet), then evict the least recently used."""
+        self._cache.update(zip(keys, ranks, strict=True))
+        self._cached_pairs += sum(r.size for r in ranks)
         while self._cache and (
             len(self._cache) > self._cache_entries or self._cached_pairs > self._cache_pairs
         ):
@@ -600,16 +618,18 @@ class ImpactIndex:
         """
         hazard_parts: list[np.ndarray] = []
         owner_parts: list[np.ndarray] = []
+        if self._grid is None:  # no locations at all
+            return np.empty(0, np.int32), np.zeros(which.size + 1, np.int64)
         is_radius = plan.is_radius[which]
         at = np.flatnonzero(~is_radius)
         if at.size:
-            geoms = plan.normalized_geometries(which[at])
-            usable = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+            geoms, bounds = plan.normalized_geometries(which[at])
+            usable = np.flatnonzero(np.isfinite(bounds[:, 0]))
             at, geoms = at[usable], geoms[usable]
-            cand_h, cand_c = self._grid.candidates(geoms)
+            cand_h, cand_c = self._grid.candidates(bounds[usable])
             reach = _unique(cand_h)
             for j in reach[~shapely.is_valid(geoms[reach])].tolist():
-                plan.warn_repaired(which[at[j]])
+                plan.warn_repaired(which[at[j]], stacklevel=3)  # affected()'s caller
                 geoms[j] = shapes.repair(geoms[j])[0]
             ours = np.flatnonzero(~shapely.is_prepared(geoms))
             shapely.prepare(geoms[ours])
@@ -627,20 +647,20 @@ class ImpactIndex:
             )
             hazard_parts.append(at[h])
             owner_parts.append(owner)
-        n = self._rank.size
+        n = self._n
         if not hazard_parts:
             return np.empty(0, np.int32), np.zeros(which.size + 1, np.int64)
         # one sort key per pair: hazard position, then location rank (uint32 when it fits)
         kind = np.uint32 if which.size * n < 2**32 else np.uint64
         key = np.concatenate(hazard_parts).astype(kind)
         key *= kind(n)
-        key += self._rank[np.concatenate(owner_parts)]
+        key += np.concatenate(owner_parts).astype(kind)
         key.sort()
         if self._has_twins:
             key = _unique(key)
         bounds = np.searchsorted(key, np.arange(which.size + 1, dtype=kind) * kind(n))
         np.remainder(key, kind(n), out=key)
-        return key.astype(np.int32, copy=False) if kind is np.uint32 else key, bounds
+        return key.view(np.int32) if kind is np.uint32 else key.view(np.int64), bounds
 
     def _frame(self, plan: _HazardPlan, counts: np.ndarray, ranks: np.ndarray) -> pd.DataFrame:
         """The pair table: hazards in id order with ``counts[j]`` locations each, as categoricals.
@@ -662,8 +682,72 @@ class ImpactIndex:
 
 
 @dataclasses.dataclass
+class _Snapshot:
+    """What a hazards frame held, to tell exactly (not by hash) that a refresh changed nothing.
+
+    The geometry objects are kept, so the same objects again need no serialising; new objects
+    are compared by their WKB.
+    """
+
+    id_col: str
+    ids: list[Hashable]
+    crs: Any
+    radius: bytes
+    geoms: np.ndarray
+    _wkb: np.ndarray | None = None
+    _joined: bytes | None = None
+
+    @classmethod
+    def take(cls, hazards: Any, id_col: str) -> _Snapshot | None:
+        """A snapshot, or None when the frame is not plainly readable (it is validated later)."""
+        if not isinstance(hazards, gpd.GeoDataFrame) or id_col not in hazards.columns:
+            return None
+        if hazards.geometry.name not in hazards.columns:
+            return None
+        radius = []
+        for c in RADIUS_COLUMNS:
+            if c not in hazards.columns:
+                radius.append(b"-")
+                continue
+            values = hazards[c].to_numpy()
+            if values.dtype.kind != "f":
+                return None
+            radius.append(values.astype(np.float64, copy=False).tobytes())
+        return cls(
+            id_col=id_col,
+            ids=hazards[id_col].tolist(),
+            crs=hazards.crs,
+            radius=b"|".join(radius),
+            geoms=np.asarray(hazards.geometry.array, dtype=object),
+        )
+
+    def wkb(self) -> np.ndarray:
+        """WKB of every geometry (None for missing ones), computed once."""
+        if self._wkb is None:
+            self._wkb = shapely.to_wkb(self.geoms)
+        return self._wkb
+
+    def joined(self) -> bytes:
+        if self._joined is None:
+            wkb = self.wkb()
+            missing = shapely.is_missing(self.geoms)
+            # WKB is self-delimiting, so the concatenation identifies the shapes exactly
+            self._joined = b"".join([np.packbits(missing).tobytes(), *wkb[~missing].tolist()])
+        return self._joined
+
+    def same_as(self, other: _Snapshot) -> bool:
+        if (self.id_col, self.ids, self.radius) != (other.id_col, other.ids, other.radius):
+            return False
+        if self.crs != other.crs or self.geoms.size != other.geoms.size:
+            return False
+        if all(a is b for a, b in zip(self.geoms.tolist(), other.geoms.tolist(), strict=True)):
+            return True
+        return self.joined() == other.joined()
+
+
+@dataclasses.dataclass
 class _HazardPlan:
-    """A validated hazards frame: ids, radius parameters, raw shapes and their fingerprints."""
+    """A validated hazards frame: ids, radius parameters, raw shapes and their WKB."""
 
     ids: list[Hashable]
     id_array: Any
@@ -674,10 +758,11 @@ class _HazardPlan:
     radius_km: np.ndarray
     geoms: np.ndarray
     wkb: np.ndarray
-    fingerprint: bytes  # digest of every shape and radius, in row order
 
     @classmethod
-    def read(cls, hazards: gpd.GeoDataFrame, id_col: str) -> _HazardPlan:
+    def read(
+        cls, hazards: gpd.GeoDataFrame, id_col: str, wkb: np.ndarray | None = None
+    ) -> _HazardPlan:
         if not isinstance(hazards, gpd.GeoDataFrame):
             raise ValueError(
                 f"hazards must be a geopandas.GeoDataFrame, got {type(hazards).__name__}"
@@ -719,12 +804,9 @@ class _HazardPlan:
                 f"center_lat and radius_km set); not so for {id_col} "
                 f"{_few(np.asarray(ids, dtype=object)[bad])}"
             )
-        wkb = shapely.to_wkb(np.where(is_radius | empty, None, geoms))
-        lengths = np.fromiter((-1 if w is None else len(w) for w in wkb), np.int64, n)
-        digest = hashlib.blake2b(digest_size=32)
-        digest.update(lengths.tobytes())
-        digest.update(np.where(is_radius[:, None], params, 0.0).tobytes())
-        digest.update(b"".join(w for w in wkb if w is not None))
+        if wkb is None:
+            wkb = shapely.to_wkb(geoms)
+        wkb = np.where(is_radius | empty, None, wkb)
         return cls(
             ids=ids,
             id_array=id_series.array,
@@ -735,7 +817,6 @@ class _HazardPlan:
             radius_km=params[:, 2],
             geoms=geoms,
             wkb=wkb,
-            fingerprint=digest.digest(),
         )
 
     @functools.cached_property
@@ -756,29 +837,32 @@ class _HazardPlan:
                 keys.append(("shape", hashlib.blake2b(w, digest_size=32).digest()))
         return keys
 
-    def warn_repaired(self, row: int) -> None:
+    def warn_repaired(self, row: int, stacklevel: int) -> None:
         """Tell the caller that the hazard at ``row`` had an invalid shape that was repaired."""
         hid = self.ids[row]
         warnings.warn(
             f"hazard {hid!r}: invalid geometry repaired with shapely.make_valid",
             HazardGeometryWarning,
-            stacklevel=5,
+            stacklevel=stacklevel + 1,
         )
         logger.warning("hazard %r: invalid geometry repaired", hid)
 
-    def normalized_geometries(self, which: np.ndarray) -> np.ndarray:
-        """The shapes at ``which``, with those reaching beyond ±180 replaced by whole-turn copies.
+    def normalized_geometries(self, which: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The shapes at ``which`` and their coordinate bounds (NaN when empty); shapes reaching
+        beyond ±180 are replaced by whole-turn copies.
 
         Edges jumping across the antimeridian are unwrapped first, then the shape is repaired
         (if invalid) before it is copied; see :func:`layers.shapes.whole_turn_copies`.
         """
         geoms = self.geoms[which].copy()
-        for j in np.flatnonzero(shapes.needs_longitude_fix(geoms)).tolist():
+        bounds = shapes.coordinate_bounds(geoms)
+        for j in np.flatnonzero(shapes.needs_longitude_fix(bounds)).tolist():
             geom, repaired = shapes.repair(shapes.unwrap_longitudes(geoms[j]))
             if repaired:
-                self.warn_repaired(which[j])
+                self.warn_repaired(which[j], stacklevel=4)
             geoms[j] = shapes.whole_turn_copies(geom)
-        return geoms
+            bounds[j] = shapes.coordinate_bounds(geoms[j : j + 1])[0]
+        return geoms, bounds
 
 
 # --------------------------------------------------------------------------------------------

@@ -93,13 +93,12 @@ def coordinate_bounds(geoms: np.ndarray) -> np.ndarray:
 # Antimeridian
 
 
-def needs_longitude_fix(geoms: np.ndarray) -> np.ndarray:
-    """Which geometries need :func:`normalize_longitudes` (vectorised bounds check).
+def needs_longitude_fix(bounds: np.ndarray) -> np.ndarray:
+    """Which shapes, given their :func:`coordinate_bounds`, need :func:`normalize_longitudes`.
 
     A shape needs it when it reaches beyond ±180 or spans more than 180 degrees of longitude
     (the only way an edge can jump across the antimeridian).
     """
-    bounds = coordinate_bounds(geoms)
     with np.errstate(invalid="ignore"):
         return (bounds[:, 0] < -180.0) | (bounds[:, 2] > 180.0) | (
             bounds[:, 2] - bounds[:, 0] > 180.0

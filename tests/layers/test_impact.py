@@ -86,6 +86,28 @@ def test_table_is_sorted_by_hazard_then_location_and_typed() -> None:
     assert list(empty.columns) == ["hazard_id", "location_id"] and len(empty) == 0
 
 
+def test_empty_roster_and_empty_hazard_list() -> None:
+    nobody = ImpactIndex(points_frame([]))
+    hz = hazards_frame([shape("a", box(0, 0, 1, 1)), circle("c", 0, 0, 100)])
+    assert len(nobody.affected(hz)) == 0
+    index = ImpactIndex(points_frame([("p", 0.5, 0.5)]))
+    none = index.affected(hazards_frame([]))
+    assert list(none.columns) == ["hazard_id", "location_id"] and len(none) == 0
+    assert pair_set(index.affected(hz)) == {("a", "p"), ("c", "p")}
+
+
+def test_repair_warning_points_at_the_caller() -> None:
+    index = ImpactIndex(points_frame([("p", 1, 1)]))
+    bowtie = Polygon([(0, 0), (2, 2), (2, 0), (0, 2), (0, 0)])
+    with pytest.warns(HazardGeometryWarning, match="hazard 'bt'") as caught:
+        index.affected(hazards_frame([shape("bt", bowtie)]))
+    assert caught[0].filename == __file__
+    with pytest.warns(HazardGeometryWarning, match="hazard 'far'") as caught:
+        index.affected(hazards_frame([shape("far", shapely.transform(
+            bowtie, lambda xy: xy + np.array([179.5, 0.0])))]))
+    assert caught[0].filename == __file__
+
+
 def test_integer_ids_and_custom_id_columns() -> None:
     pts = gpd.GeoDataFrame({"pid": [30, 10, 20]}, geometry=[Point(0.5, 0.5), Point(2, 2),
                                                           Point(0.5, 0.25)], crs=4326)
@@ -240,6 +262,23 @@ def test_unchanged_hazards_are_not_recomputed() -> None:
     assert index.computed_hazards == 3
     info = index.cache_info()
     assert info.entries == 3 and info.misses == 3 and info.hits >= 6
+
+
+def test_the_same_frame_again_is_answered_from_the_last_table_but_still_validated() -> None:
+    pts, hz = _scene()
+    index = ImpactIndex(pts)
+    first = index.affected(hz)
+    assert index.affected(hz).equals(first)
+    assert index.computed_hazards == 3
+    with pytest.raises(ValueError, match=r"hazards must be in EPSG:4326"):
+        index.affected(hz.to_crs(3857))
+    renamed = hz.assign(hazard_id=["x", "y", "z"])
+    assert sorted(index.affected(renamed)["hazard_id"].unique().tolist()) == ["x", "y", "z"]
+    assert index.computed_hazards == 6
+    moved_centre = hz.copy()
+    moved_centre.loc[2, "geometry"] = Point(0, 0)  # radius rows are keyed by their parameters
+    assert index.affected(moved_centre).equals(first)
+    assert index.computed_hazards == 6
 
 
 def test_changed_geometry_under_the_same_id_is_recomputed() -> None:

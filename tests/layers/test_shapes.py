@@ -104,8 +104,8 @@ def test_agrees_with_the_antimeridian_package_for_planar_edges() -> None:
 
 def test_needs_longitude_fix_sees_holes_outside_the_shell() -> None:
     odd = Polygon([(0, 0), (0, 0), (0, 0), (0, 0)], [[(170, 0), (185, 0), (185, 1), (170, 1)]])
-    flags = shapes.needs_longitude_fix(np.array([box(0, 0, 1, 1), BEYOND, JUMP, odd, None],
-                                                dtype=object))
+    flags = shapes.needs_longitude_fix(shapes.coordinate_bounds(
+        np.array([box(0, 0, 1, 1), BEYOND, JUMP, odd, None], dtype=object)))
     assert flags.tolist() == [False, True, True, True, False]
     assert shapes.coordinate_bounds(np.array([odd], dtype=object))[0].tolist() == [0, 0, 185, 1]
 
