@@ -56,7 +56,7 @@ from layers import shapes
 
 logger = logging.getLogger(__name__)
 
-HAZARD_COLUMNS = ("hazard_id", "location_id")
+PAIR_COLUMNS = ("hazard_id", "location_id")
 RADIUS_COLUMNS = ("center_lon", "center_lat", "radius_km")
 
 _COARSEST_LEVEL = 10  # quadtree level of the top cells (0.35 x 0.18 degrees)
@@ -875,7 +875,7 @@ SUMMARY_DIMENSIONS: tuple[str, ...] = (
 )
 """Location columns that :func:`summarize` breaks counts down by, when present."""
 
-_MEASURES = ("missions", "people", "households")
+SUMMARY_COLUMNS = ("dimension", "value", "missions", "people", "households")
 _KINDS = ("mission", "person")
 
 
@@ -885,11 +885,13 @@ class ImpactSummary:
 
     Each table has the columns ``dimension``, ``value``, ``missions``, ``people`` and
     ``households`` (distinct ``household_id`` of the people counted); the row
-    ``dimension == value == "all"`` holds the totals. ``per_hazard`` and ``attributed`` also
-    have ``hazard_id`` first.
+    ``dimension == value == "all"`` holds the totals, the other rows break them down by the
+    values of :data:`SUMMARY_DIMENSIONS` (locations without a value are only in the totals).
+    ``per_hazard`` and ``attributed`` also have ``hazard_id`` first; rows are sorted by hazard
+    id, dimension (in :data:`SUMMARY_DIMENSIONS` order) and value.
 
     - ``per_hazard``: everyone each hazard covers (a person in two hazards is in both).
-    - ``attributed``: everyone once, under the most severe hazard covering them (ties and equal
+    - ``attributed``: everyone once, under the most severe hazard covering them (equal
       severities go to the smallest hazard id), so the hazards' rows add up to ``total``.
     - ``total``: the union, everyone once.
     """
@@ -913,6 +915,75 @@ def severity_rank(values: pd.Series, argument: str = "severity") -> np.ndarray:
     return rank.to_numpy(dtype=np.int64)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Pairs:
+    """Pairs as integer codes: hazard code (into ``hazard_ids``) and location code."""
+
+    hazard: np.ndarray
+    location: np.ndarray
+    hazard_ids: list[Hashable]  # sorted
+    severity: np.ndarray  # rank per hazard code
+
+
+def _codes(values: pd.Series, universe: pd.Index, what: str) -> np.ndarray:
+    """Positions of ``values`` in ``universe``; ValueError naming unknown ones."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        where = universe.get_indexer(values.cat.categories.astype(object))
+        codes = values.cat.codes.to_numpy()
+        out = np.where(codes >= 0, where[codes], -1)
+    else:
+        out = universe.get_indexer(values.astype(object))
+    if (out < 0).any():
+        unknown = pd.unique(values.astype(object).to_numpy()[out < 0])
+        raise ValueError(f"pairs name {what} missing from {what}: {_few(unknown)}")
+    return out
+
+
+def _read_pairs(
+    pairs: pd.DataFrame,
+    locations: pd.Index,
+    hazards: pd.DataFrame | None,
+    severity_col: str | None,
+    hazard_id_col: str,
+) -> _Pairs:
+    _check_pairs(pairs)
+    if severity_col is not None and hazards is None:
+        raise ValueError("hazards must be given when severity_col is")
+    if hazards is not None:
+        if hazard_id_col not in hazards.columns:
+            raise ValueError(f"hazards must have the column {hazard_id_col!r}")
+        if severity_col is not None and severity_col not in hazards.columns:
+            raise ValueError(
+                f"severity_col {severity_col!r} is not a column of hazards; it has "
+                f"{list(hazards.columns)}"
+            )
+        _check_ids(hazards, hazard_id_col, "hazards")
+        known = hazards[hazard_id_col]
+        rank = (severity_rank(hazards[severity_col], f"hazards[{severity_col!r}]")
+                if severity_col is not None else np.zeros(len(hazards), np.int64))
+    else:
+        known = pd.Series(pd.unique(pairs["hazard_id"].astype(object).to_numpy()), dtype=object)
+        rank = np.zeros(len(known), np.int64)
+    order = _sorting_order(known, "hazard ids")
+    universe = pd.Index(known.to_numpy()[order], dtype=object)
+    return _Pairs(
+        hazard=_codes(pairs["hazard_id"], universe, "hazards"),
+        location=_codes(pairs["location_id"], locations, "locations"),
+        hazard_ids=universe.tolist(),
+        severity=rank[order],
+    )
+
+
+def _first_by_severity(p: _Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """(hazard code, location code): each location once, under its most severe hazard."""
+    if p.location.size == 0:
+        return p.hazard, p.location
+    order = np.lexsort((p.hazard, p.severity[p.hazard], p.location))
+    loc = p.location[order]
+    first = np.concatenate(([True], loc[1:] != loc[:-1]))
+    return p.hazard[order][first], loc[first]
+
+
 def most_severe(
     pairs: pd.DataFrame,
     hazards: pd.DataFrame | None = None,
@@ -921,35 +992,18 @@ def most_severe(
 ) -> pd.DataFrame:
     """One row per affected location: the most severe hazard covering it (``hazard_id``).
 
-    Without ``severity_col`` (or for equal severities) the smallest hazard id wins.
+    Severity is the CAP severity in ``hazards[severity_col]``; without it, or between equal
+    severities, the smallest hazard id wins. Rows are sorted by location id.
     """
     _check_pairs(pairs)
-    hazard = pairs["hazard_id"].astype(object).to_numpy()
-    rank = np.zeros(len(pairs), dtype=np.int64)
-    if severity_col is not None:
-        if hazards is None:
-            raise ValueError("hazards must be given when severity_col is")
-        if severity_col not in hazards.columns or hazard_id_col not in hazards.columns:
-            raise ValueError(
-                f"hazards must have the columns {hazard_id_col!r} and severity_col "
-                f"{severity_col!r}; it has {list(hazards.columns)}"
-            )
-        by_hazard = pd.Series(
-            severity_rank(hazards[severity_col], f"hazards[{severity_col!r}]"),
-            index=pd.Index(hazards[hazard_id_col].astype(object)),
-        )
-        looked = by_hazard.reindex(hazard)
-        if looked.isna().any():
-            raise ValueError(
-                f"pairs name hazards missing from hazards[{hazard_id_col!r}]: "
-                f"{_few(pd.unique(hazard[looked.isna().to_numpy()]))}"
-            )
-        rank = looked.to_numpy(dtype=np.int64)
-    frame = pd.DataFrame({"location_id": pairs["location_id"].astype(object).to_numpy(),
-                          "hazard_id": hazard, "_rank": rank})
-    frame = frame.sort_values(["location_id", "_rank", "hazard_id"], kind="stable")
-    first = frame.drop_duplicates("location_id", keep="first")
-    return first[["hazard_id", "location_id"]].reset_index(drop=True)
+    known = pd.Series(pd.unique(pairs["location_id"].astype(object).to_numpy()), dtype=object)
+    locations = pd.Index(known.to_numpy()[_sorting_order(known, "location ids")], dtype=object)
+    p = _read_pairs(pairs, locations, hazards, severity_col, hazard_id_col)
+    hazard, loc = _first_by_severity(p)
+    return pd.DataFrame({
+        "hazard_id": np.asarray(p.hazard_ids, dtype=object)[hazard],
+        "location_id": locations.to_numpy()[loc],
+    })
 
 
 def summarize(
@@ -964,96 +1018,102 @@ def summarize(
     """Roster counts of an impact (pairs from :meth:`ImpactIndex.affected`); pure, no I/O.
 
     ``locations[id_col]`` identifies each location and ``kind`` says "mission" or "person";
-    optional columns broken down by: :data:`SUMMARY_DIMENSIONS` and ``household_id``. People
-    rows should carry their mission's ``country_code``. ``hazards`` (with ``severity_col``)
-    ranks hazards for ``attributed`` and lists hazards that affect nobody (zero rows).
+    optional columns: :data:`SUMMARY_DIMENSIONS` and ``household_id``. People rows should carry
+    their mission's type, ``country_code`` and ``ofm_office`` to be counted under them.
+    ``hazards`` (with ``severity_col``, CAP severities) ranks hazards for ``attributed`` and lists
+    hazards that affect nobody (rows of zeros).
     """
-    _check_pairs(pairs)
     if not isinstance(locations, pd.DataFrame) or id_col not in locations.columns:
         raise ValueError(f"locations must be a DataFrame with the id column {id_col!r}")
     if "kind" not in locations.columns:
         raise ValueError("locations must have a 'kind' column ('mission' or 'person')")
-    if not locations[id_col].is_unique:
-        raise ValueError(f"locations[{id_col!r}] must be unique")
+    _check_ids(locations, id_col, "locations")
     bad_kind = ~locations["kind"].isin(_KINDS)
     if bad_kind.any():
         raise ValueError(
             f"locations['kind'] must be 'mission' or 'person'; got "
             f"{_few(pd.unique(locations.loc[bad_kind, 'kind']))}"
         )
-    where = pd.Index(locations[id_col].astype(object)).get_indexer(
-        pairs["location_id"].astype(object)
-    )
-    if (where < 0).any():
-        unknown = pd.unique(pairs["location_id"].astype(object).to_numpy()[where < 0])
-        raise ValueError(f"pairs name locations missing from locations: {_few(unknown)}")
-    dims = [d for d in SUMMARY_DIMENSIONS if d in locations.columns]
-    attrs = locations.iloc[where].reset_index(drop=True)
-    is_person = (attrs["kind"] == "person").to_numpy()
-    base = pd.DataFrame({
-        "hazard_id": pairs["hazard_id"].astype(object).to_numpy(),
-        "location_id": pairs["location_id"].astype(object).to_numpy(),
-        "mission": (~is_person).astype(np.int64),
-        "person": is_person.astype(np.int64),
-        "household": (attrs["household_id"].where(is_person) if "household_id" in attrs
-                      else pd.Series(np.nan, index=attrs.index)).astype(object),
-    })
-    for d in dims:
-        base[d] = attrs[d].astype(object).where(attrs[d].notna(), "").astype(str).to_numpy()
-    hazard_ids: list[Hashable] = []
-    if hazards is not None:
-        if hazard_id_col not in hazards.columns:
-            raise ValueError(f"hazards must have the column {hazard_id_col!r}")
-        hazard_ids = hazards[hazard_id_col].tolist()
-    per_hazard = _counts(base, ["hazard_id"], dims, hazard_ids)
-    chosen = most_severe(pairs, hazards, severity_col, hazard_id_col)
-    once = base.drop_duplicates("location_id").set_index("location_id")
-    once = once.loc[chosen["location_id"].to_numpy()].reset_index()
-    once["hazard_id"] = chosen["hazard_id"].to_numpy()
-    attributed = _counts(once, ["hazard_id"], dims, hazard_ids)
-    total = _counts(once, [], dims, [])
+    p = _read_pairs(pairs, pd.Index(locations[id_col].astype(object)), hazards, severity_col,
+                    hazard_id_col)
+    person = (locations["kind"] == "person").to_numpy()
+    household = np.full(len(locations), -1, dtype=np.int64)
+    if "household_id" in locations.columns:
+        codes, _ = pd.factorize(locations["household_id"])
+        household = np.where(person, codes, -1)
+    breakdowns = []
+    for dim in SUMMARY_DIMENSIONS:
+        if dim in locations.columns:
+            codes, values = pd.factorize(locations[dim], sort=True)
+            breakdowns.append((dim, codes, np.asarray(values, dtype=object)))
+    counter = _Counter(person, household, breakdowns)
+    n_hazards = len(p.hazard_ids)
+    per_hazard = counter.table(p.hazard, p.location, p.hazard_ids, list(range(n_hazards)))
+    hazard, loc = _first_by_severity(p)
+    attributed = counter.table(hazard, loc, p.hazard_ids, list(range(n_hazards)))
+    total = counter.table(np.zeros(loc.size, np.int64), loc, None, [0])
     return ImpactSummary(per_hazard=per_hazard, attributed=attributed, total=total)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Counter:
+    """Missions, people and distinct households per (group, value), by integer codes."""
+
+    person: np.ndarray
+    household: np.ndarray
+    breakdowns: list[tuple[str, np.ndarray, np.ndarray]]
+
+    def table(self, group: np.ndarray, loc: np.ndarray, labels: list[Hashable] | None,
+              always: list[int]) -> pd.DataFrame:
+        """Counts per group code and (dimension, value); groups in ``always`` get an "all" row
+        even when empty; ``labels`` names the groups (a ``hazard_id`` column) or None."""
+        n_groups = max(len(always), int(group.max()) + 1 if group.size else 0)
+        person = self.person[loc]
+        household = self.household[loc]
+        parts = []
+        for dim, codes, values in [("all", np.zeros(self.person.size, np.int64),
+                                    np.array(["all"], dtype=object)), *self.breakdowns]:
+            value = codes[loc]
+            has = value >= 0
+            width = max(values.size, 1)
+            key = group[has] * width + value[has]
+            size = n_groups * width
+            missions = np.bincount(key, weights=~person[has], minlength=size).astype(np.int64)
+            people = np.bincount(key, weights=person[has], minlength=size).astype(np.int64)
+            hh = household[has]
+            with_hh = hh >= 0
+            n_hh = int(self.household.max()) + 1 if self.household.size else 1
+            distinct = _unique(key[with_hh] * np.int64(max(n_hh, 1)) + hh[with_hh])
+            households = np.bincount(distinct // max(n_hh, 1), minlength=size).astype(np.int64)
+            keep = (missions + people) > 0
+            if dim == "all":
+                keep[np.asarray(always, dtype=np.int64) * width] = True
+            rows = np.flatnonzero(keep)
+            part = pd.DataFrame({
+                "group": rows // width,
+                "dimension": dim,
+                "value": values[rows % width] if values.size else "",
+                "missions": missions[rows],
+                "people": people[rows],
+                "households": households[rows],
+            })
+            parts.append(part)
+        out = pd.concat(parts, ignore_index=True)
+        out = out.sort_values("group", kind="stable")  # dims and values are already in order
+        if labels is None:
+            return out.drop(columns="group").reset_index(drop=True)[list(SUMMARY_COLUMNS)]
+        out.insert(0, "hazard_id", np.asarray(labels, dtype=object)[out["group"].to_numpy()])
+        return out.drop(columns="group").reset_index(drop=True)[
+            ["hazard_id", *SUMMARY_COLUMNS]
+        ]
+
+
 def _check_pairs(pairs: pd.DataFrame) -> None:
-    if not isinstance(pairs, pd.DataFrame) or not set(HAZARD_COLUMNS) <= set(pairs.columns):
+    if not isinstance(pairs, pd.DataFrame) or not set(PAIR_COLUMNS) <= set(pairs.columns):
         raise ValueError(
-            f"pairs must be a DataFrame with the columns {', '.join(HAZARD_COLUMNS)} "
+            f"pairs must be a DataFrame with the columns {', '.join(PAIR_COLUMNS)} "
             "(as ImpactIndex.affected returns)"
         )
-
-
-def _counts(
-    base: pd.DataFrame, keys: list[str], dims: list[str], all_hazards: list[Hashable]
-) -> pd.DataFrame:
-    """Missions, people and distinct households per key and (dimension, value); tidy."""
-    parts = []
-    for dim in ["all", *dims]:
-        frame = base.assign(dimension=dim, value="all" if dim == "all" else base[dim])
-        grouped = frame.groupby([*keys, "dimension", "value"], sort=False, dropna=False)
-        table = grouped.agg(
-            missions=("mission", "sum"), people=("person", "sum"),
-            households=("household", "nunique"),
-        )
-        parts.append(table.reset_index())
-    columns = [*keys, "dimension", "value", *_MEASURES]
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    if keys and all_hazards:
-        seen = set(out.loc[out["dimension"] == "all", "hazard_id"].tolist())
-        missing = [h for h in all_hazards if h not in seen]
-        if missing:
-            zeros = pd.DataFrame({"hazard_id": missing, "dimension": "all", "value": "all",
-                                  "missions": 0, "people": 0, "households": 0})
-            out = pd.concat([out, zeros], ignore_index=True)
-    if not keys and out.empty:
-        out = pd.DataFrame({"dimension": ["all"], "value": ["all"], "missions": [0],
-                            "people": [0], "households": [0]})
-    order = {d: i for i, d in enumerate(["all", *dims])}
-    out = out.assign(_dim=out["dimension"].map(order))
-    out = out.sort_values([*keys, "_dim", "value"], kind="stable").drop(columns="_dim")
-    for m in _MEASURES:
-        out[m] = out[m].astype(np.int64)
-    return out[columns].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------------

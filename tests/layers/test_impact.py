@@ -523,3 +523,49 @@ def test_quadtree_cells_nest_exactly(x: float, level: int, deeper: int) -> None:
     fine = impact._cell_index(np.array([y]), 90.0, 180.0, level + deeper)
     coarse = impact._cell_index(np.array([y]), 90.0, 180.0, level)
     assert (fine >> deeper).tolist() == coarse.tolist()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_summary_matches_plain_pandas_counting(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    locations = pd.DataFrame({
+        "location_id": [f"L{i}" for i in range(n)],
+        "kind": rng.choice(["mission", "person"], n),
+        "role": rng.choice(["dependent", "diplomatic_agent", None], n),
+        "jurisdiction": rng.choice(["DC", "NY", "GU"], n),
+        "household_id": rng.choice(["H1", "H2", "H3", None], n),
+    })
+    hazards = pd.DataFrame({"hazard_id": ["a", "b", "c", "d"],
+                            "severity": rng.choice(["Extreme", "Minor", None], 4)})
+    k = int(rng.integers(0, 3 * n))
+    pairs = pd.DataFrame({"hazard_id": rng.choice(["a", "b", "c"], k),
+                          "location_id": rng.choice(locations.location_id, k)})
+    pairs = pairs.drop_duplicates().reset_index(drop=True)
+    s = summarize(pairs, locations, hazards, "severity")
+    joined = pairs.merge(locations, on="location_id")
+
+    def expect(frame: pd.DataFrame, dim: str, value: str) -> list[int]:
+        sel = frame if dim == "all" else frame[frame[dim] == value]
+        people = sel[sel.kind == "person"]
+        return [int((sel.kind == "mission").sum()), len(people),
+                people.household_id.dropna().nunique()]
+
+    for hid in ["a", "b", "c", "d"]:
+        one = joined[joined.hazard_id == hid]
+        assert _row(s.per_hazard, "all", "all", hid) == expect(one, "all", "all")
+        for dim in ("role", "jurisdiction"):
+            for value in locations[dim].dropna().unique():
+                assert _row(s.per_hazard, dim, value, hid) == expect(one, dim, value)
+    union = joined.drop_duplicates("location_id")
+    assert _row(s.total, "all", "all") == expect(union, "all", "all")
+    for value in ("DC", "NY", "GU"):
+        assert _row(s.total, "jurisdiction", value) == expect(union, "jurisdiction", value)
+    rank = dict(zip(hazards.hazard_id, impact.severity_rank(hazards.severity), strict=True))
+    chosen = impact.most_severe(pairs, hazards, "severity")
+    for lid, group in pairs.groupby("location_id"):
+        best = min(group.hazard_id, key=lambda h: (rank[h], h))
+        assert chosen.loc[chosen.location_id == lid, "hazard_id"].tolist() == [best]
+    sums = s.attributed[s.attributed.dimension == "all"][["missions", "people"]].sum().tolist()
+    assert sums == _row(s.total, "all", "all")[:2]
