@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{query_peak / 2**20:.1f} MiB (tracemalloc: Python and numpy, not GEOS)")
     print(f"process max RSS: {rss_standard:.0f} MiB after the standard set and refreshes, "
           f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB at the end "
-          "(sjoin on 1.27 million points dominates)")
+          "(sjoin's frames for 10x points dominate)")
     print(f"\n{len(repaired)} repair warnings (invalid generated polygons, repaired and counted)")
     print(f"total {time.perf_counter() - t0:.0f} s")
 

@@ -38,7 +38,6 @@ _E2 = WGS84.es
 # Widening of conservative search boxes: far above floating-point error (~1e-13 degrees), far
 # below anything a location's precision could notice (1e-9 degrees is 0.1 mm).
 BOX_MARGIN_DEG = 1e-9
-_POLYGONAL = ("Polygon", "MultiPolygon")
 
 
 # --------------------------------------------------------------------------------------------
@@ -94,7 +93,7 @@ def coordinate_bounds(geoms: np.ndarray) -> np.ndarray:
 
 
 def needs_longitude_fix(bounds: np.ndarray) -> np.ndarray:
-    """Which shapes, given their :func:`coordinate_bounds`, need :func:`normalize_longitudes`.
+    """Which shapes, given their :func:`coordinate_bounds`, need antimeridian handling.
 
     A shape needs it when it reaches beyond ±180 or spans more than 180 degrees of longitude
     (the only way an edge can jump across the antimeridian).

@@ -2,9 +2,11 @@
 
 Each :class:`Case` holds hazards (shapes or radius hazards), locations and, where the answer is
 obvious by hand, the expected (hazard, location) pairs. Coordinates are mostly small binary
-fractions, so points lie *exactly* on edges and vertices and shifting them by 360 degrees is
-exact. The oracle is deliberately naive and independent of ``layers``: one shapely ``intersects``
-call per (hazard, location, turn of the globe), one ``Geod.inv`` per radius test.
+fractions, so points lie *exactly* on edges and vertices. The oracle is deliberately naive and
+independent of ``layers``: one shapely ``intersects`` call per (hazard, location, turn of the
+globe), one ``Geod.inv`` per radius test. Its rules, restated here on purpose: covers in planar
+lon/lat; a shape is also tried moved a whole turn east and west; an edge longer than 180 degrees
+of longitude goes the short way; invalid shapes go through ``make_valid``.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from tests.layers.geometry_catalogue import (
     shape,
 )
 
-FAST = settings(max_examples=40, deadline=None,
+FAST = settings(max_examples=80, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
