@@ -3,7 +3,8 @@
 Semantics. A location is affected by a polygonal hazard when the hazard *covers* it: inside,
 on an edge or on a vertex (``shapely.intersects_xy``), in planar lon/lat as GeoJSON draws shapes.
 Invalid shapes are repaired with ``shapely.make_valid`` (a :class:`HazardGeometryWarning` names
-the hazard); empty shapes affect nobody. A radius hazard (``center_lon``, ``center_lat``,
+the hazard; validity is only checked for shapes whose coordinates' box reaches a location, since
+elsewhere it cannot change an answer); empty shapes affect nobody. A radius hazard (``center_lon``, ``center_lat``,
 ``radius_km`` set) affects the locations whose geodesic distance from the centre on the WGS 84
 ellipsoid (``pyproj.Geod``, Karney's algorithm) is at most the radius. Shapes crossing the
 antimeridian may be split there (RFC 7946), drawn with longitudes beyond ±180 (a location is
@@ -554,9 +555,9 @@ class ImpactIndex:
     def affected(self, hazards: gpd.GeoDataFrame, id_col: str = "hazard_id") -> pd.DataFrame:
         """One row per (hazard, covered location): columns ``hazard_id``, ``location_id``.
 
-        Rows are sorted by hazard id, then location id. See the module docstring for what
-        "covered" means for polygons and for radius hazards (``center_lon``, ``center_lat``,
-        ``radius_km``).
+        Rows are sorted by hazard id, then location id; both columns are Categoricals over the
+        known ids. See the module docstring for what "covered" means for polygons and for
+        radius hazards (``center_lon``, ``center_lat``, ``radius_km``).
         """
         snapshot = _Snapshot.take(hazards, id_col)
         if self._last is not None and snapshot is not None and snapshot.same_as(self._last[0]):
