@@ -4,9 +4,10 @@ Semantics. A location is affected by a polygonal hazard when the hazard *covers*
 on an edge or on a vertex (``shapely.intersects_xy``), in planar lon/lat as GeoJSON draws shapes.
 Invalid shapes are repaired with ``shapely.make_valid`` (a :class:`HazardGeometryWarning` names
 the hazard; validity is only checked for shapes whose coordinates' box reaches a location, since
-elsewhere it cannot change an answer); empty shapes affect nobody. A radius hazard (``center_lon``, ``center_lat``,
-``radius_km`` set) affects the locations whose geodesic distance from the centre on the WGS 84
-ellipsoid (``pyproj.Geod``, Karney's algorithm) is at most the radius. Shapes crossing the
+elsewhere it cannot change an answer); empty shapes affect nobody. A radius hazard
+(``center_lon``, ``center_lat``, ``radius_km`` set) affects the locations whose geodesic distance
+from the centre on the WGS 84 ellipsoid (``pyproj.Geod``, Karney's algorithm) is at most the
+radius. Shapes crossing the
 antimeridian may be split there (RFC 7946), drawn with longitudes beyond ±180 (a location is
 covered when the shape moved by whole turns covers it), or drawn with edges jumping across it
 (read the short way round); see :mod:`layers.shapes`. -180 and 180 are the same meridian.
