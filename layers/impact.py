@@ -168,7 +168,7 @@ class _PointGrid:
         fine = fine[order]
         self.x = np.ascontiguousarray(x[order])
         self.y = np.ascontiguousarray(y[order])
-        self.owner = owner[order].astype(np.int32 if x.size < 2**31 else np.int64)
+        self.owner = owner[order].astype(np.uint32 if x.size < 2**32 else np.uint64)
         self.levels: list[_Level] = []
         for level in levels:
             key = fine >> np.uint64(2 * (finest_level - level))
@@ -207,11 +207,15 @@ class _PointGrid:
         return rows[box_h], cells
 
     def covered(
-        self, geoms: np.ndarray, cand_h: np.ndarray, cand_c: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (hazard, entry) pairs with the entry covered by the (valid, prepared) hazard."""
+        self, geoms: np.ndarray, cand_h: np.ndarray, cand_c: np.ndarray, base: np.ndarray
+    ) -> np.ndarray:
+        """Keys ``base[hazard] + owner`` of the entries each (valid, prepared) hazard covers.
+
+        ``cand_h``/``cand_c`` are the (hazard, top cell) candidates; ``base`` is an unsigned
+        array, one offset per hazard, so the caller gets sortable pair keys in one pass.
+        """
         if cand_h.size == 0:
-            return np.empty(0, np.int64), np.empty(0, np.int64)
+            return np.empty(0, base.dtype)
         bounds = shapely.bounds(geoms)
         reach = _unique(cand_h)
         segs = shapes.linework_segments(geoms[reach])
@@ -302,16 +306,18 @@ class _PointGrid:
         ws = np.concatenate([w[1] for w in whole])
         we = np.concatenate([w[2] for w in whole])
         n_whole = we - ws
-        hazard = np.concatenate([test_h[ok], np.repeat(wh, n_whole)]).astype(np.int32)
-        entry = np.concatenate([test_e[ok], _ranges(ws, n_whole)])
-        return hazard, self.owner[entry]
+        tested = base[test_h[ok]] + self.owner[test_e[ok]]
+        runs = np.repeat(base[wh], n_whole)
+        runs += self.owner[_ranges(ws, n_whole)]
+        return np.concatenate([tested, runs])
 
     # -- radius hazards ---------------------------------------------------------------------
 
     def within_radius(
-        self, lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Exact (hazard, owner) pairs: owner within ``radius_m[hazard]`` metres of the centre.
+        self, lon: np.ndarray, lat: np.ndarray, radius_m: np.ndarray, base: np.ndarray
+    ) -> np.ndarray:
+        """Keys ``base[hazard] + owner`` of the entries within ``radius_m[hazard]`` metres of
+        each centre, exactly.
 
         Cells inside each circle's conservative lon/lat boxes are refined like polygons; a cell
         whose four corners are surely within the radius (spherical bound, see
@@ -345,7 +351,7 @@ class _PointGrid:
             hz, cells = hz[overlap], cells[overlap]
             inside = self._surely_inside(lv, cells, centre[hz], lat[hz], radius_m[hz])
             runs = lv.end[cells[inside]] - lv.start[cells[inside]]
-            whole_h.append(np.repeat(hz[inside].astype(np.int32), runs))
+            whole_h.append(np.repeat(base[hz[inside]], runs))
             whole_e.append(_ranges(lv.start[cells[inside]], runs))
             hz, cells = hz[~inside], cells[~inside]
             if depth == len(self.levels) - 1:
@@ -353,7 +359,7 @@ class _PointGrid:
             else:
                 small = (lv.end[cells] - lv.start[cells]) <= _SMALL_CELL
             runs = lv.end[cells[small]] - lv.start[cells[small]]
-            test_h.append(np.repeat(hz[small].astype(np.int32), runs))
+            test_h.append(np.repeat(hz[small], runs))
             test_e.append(_ranges(lv.start[cells[small]], runs))
             hz, cells = hz[~small], cells[~small]
             if cells.size == 0:
@@ -363,8 +369,9 @@ class _PointGrid:
             cells = _ranges(lv.child_start[cells], n_child)  # type: ignore[index]
         th, te = np.concatenate(test_h), np.concatenate(test_e)
         ok = shapes.geodesic_within(lon[th], lat[th], self.x[te], self.y[te], radius_m[th])
-        hazard = np.concatenate([th[ok], *whole_h])
-        return hazard, self.owner[np.concatenate([te[ok], *whole_e])]
+        runs = np.concatenate(whole_h)
+        runs += self.owner[np.concatenate(whole_e)]
+        return np.concatenate([base[th[ok]] + self.owner[te[ok]], runs])
 
     @staticmethod
     def _surely_inside(lv: _Level, cells: np.ndarray, lon: np.ndarray, lat: np.ndarray,
@@ -617,10 +624,13 @@ class ImpactIndex:
 
         Hazard ``which[j]`` covers ``ranks[bounds[j]:bounds[j + 1]]``.
         """
-        hazard_parts: list[np.ndarray] = []
-        owner_parts: list[np.ndarray] = []
         if self._grid is None:  # no locations at all
             return np.empty(0, np.int32), np.zeros(which.size + 1, np.int64)
+        n = self._n
+        # one sort key per pair: hazard position, then location rank (uint32 when it fits)
+        kind = np.uint32 if which.size * n < 2**32 else np.uint64
+        base = np.arange(which.size, dtype=kind) * kind(n)
+        parts: list[np.ndarray] = []
         is_radius = plan.is_radius[which]
         at = np.flatnonzero(~is_radius)
         if at.size:
@@ -635,27 +645,17 @@ class ImpactIndex:
             ours = np.flatnonzero(~shapely.is_prepared(geoms))
             shapely.prepare(geoms[ours])
             try:
-                h, owner = self._grid.covered(geoms, cand_h, cand_c)
+                parts.append(self._grid.covered(geoms, cand_h, cand_c, base[at]))
             finally:
                 shapely.destroy_prepared(geoms[ours])  # leave the caller's shapes as they were
-            hazard_parts.append(at[h])
-            owner_parts.append(owner)
         at = np.flatnonzero(is_radius)
         if at.size:
             rows = which[at]
-            h, owner = self._grid.within_radius(
-                plan.center_lon[rows], plan.center_lat[rows], plan.radius_km[rows] * 1000.0
-            )
-            hazard_parts.append(at[h])
-            owner_parts.append(owner)
-        n = self._n
-        if not hazard_parts:
-            return np.empty(0, np.int32), np.zeros(which.size + 1, np.int64)
-        # one sort key per pair: hazard position, then location rank (uint32 when it fits)
-        kind = np.uint32 if which.size * n < 2**32 else np.uint64
-        key = np.concatenate(hazard_parts).astype(kind)
-        key *= kind(n)
-        key += np.concatenate(owner_parts).astype(kind)
+            parts.append(self._grid.within_radius(
+                plan.center_lon[rows], plan.center_lat[rows], plan.radius_km[rows] * 1000.0,
+                base[at],
+            ))
+        key = np.concatenate(parts) if parts else np.empty(0, kind)
         key.sort()
         if self._has_twins:
             key = _unique(key)
