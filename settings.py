@@ -65,6 +65,57 @@ SETTINGS: tuple[Setting, ...] = (
             "Endpoint of the US Census one-line address geocoder."),
     Setting("log_level", "MISSIONWATCH_LOG_LEVEL", "INFO",
             "Logging level: DEBUG, INFO, WARNING or ERROR."),
+    Setting("user_agent", "MISSIONWATCH_USER_AGENT",
+            "MissionWatch/0.1 (set MISSIONWATCH_USER_AGENT to an app name and contact e-mail)",
+            "User-Agent sent to every feed; api.weather.gov requires one with contact details."),
+    Setting("http_connect_timeout_s", "MISSIONWATCH_HTTP_CONNECT_TIMEOUT_S", 5.0,
+            "Seconds to wait for a feed server to accept the connection.", float),
+    Setting("http_read_timeout_s", "MISSIONWATCH_HTTP_READ_TIMEOUT_S", 30.0,
+            "Seconds to wait for a feed server's answer between bytes.", float),
+    Setting("http_retries", "MISSIONWATCH_HTTP_RETRIES", 2,
+            "Retries after a connection error, 429 or 5xx (never after other 4xx).", int),
+    Setting("http_max_bytes", "MISSIONWATCH_HTTP_MAX_BYTES", 25_000_000,
+            "Largest feed body accepted; a larger one is refused, the last good data kept.", int),
+    Setting("feed_stale_factor", "MISSIONWATCH_FEED_STALE_FACTOR", 3.0,
+            "A feed is stale when its last success is older than this many poll intervals.",
+            float),
+    Setting("nws_alerts_url", "MISSIONWATCH_NWS_ALERTS_URL",
+            "https://api.weather.gov/alerts/active",
+            "NWS active alerts (GeoJSON)."),
+    Setting("nws_api_base", "MISSIONWATCH_NWS_API_BASE", "https://api.weather.gov",
+            "Base of the NWS API for zone shapes; zone URLs in alerts are rewritten onto it."),
+    Setting("nws_interval_s", "MISSIONWATCH_NWS_INTERVAL_S", 60, "Seconds between NWS polls.",
+            int),
+    Setting("usgs_url", "MISSIONWATCH_USGS_URL",
+            "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/2.5_day.geojson",
+            "USGS earthquake summary feed (GeoJSON)."),
+    Setting("usgs_interval_s", "MISSIONWATCH_USGS_INTERVAL_S", 60,
+            "Seconds between USGS polls.", int),
+    Setting("nhc_url", "MISSIONWATCH_NHC_URL", "https://www.nhc.noaa.gov/CurrentStorms.json",
+            "NHC current storms (JSON with links to each storm's GIS products)."),
+    Setting("nhc_interval_s", "MISSIONWATCH_NHC_INTERVAL_S", 300,
+            "Seconds between NHC polls.", int),
+    Setting("wildfire_url", "MISSIONWATCH_WILDFIRE_URL",
+            "https://services3.arcgis.com/T4QMspbfLg3qTGWY/arcgis/rest/services/"
+            "WFIGS_Interagency_Perimeters_Current/FeatureServer/0/query",
+            "NIFC/WFIGS current interagency fire perimeters (ArcGIS FeatureServer query)."),
+    Setting("wildfire_interval_s", "MISSIONWATCH_WILDFIRE_INTERVAL_S", 600,
+            "Seconds between wildfire perimeter polls.", int),
+    Setting("fema_url", "MISSIONWATCH_FEMA_URL",
+            "https://www.fema.gov/api/open/v2/DisasterDeclarationsSummaries",
+            "OpenFEMA disaster declarations summaries (v2)."),
+    Setting("fema_interval_s", "MISSIONWATCH_FEMA_INTERVAL_S", 1800,
+            "Seconds between OpenFEMA polls.", int),
+    Setting("gdacs_url", "MISSIONWATCH_GDACS_URL", "https://www.gdacs.org/xml/rss.xml",
+            "GDACS current events (RSS)."),
+    Setting("gdacs_interval_s", "MISSIONWATCH_GDACS_INTERVAL_S", 600,
+            "Seconds between GDACS polls.", int),
+    Setting("tsunami_urls", "MISSIONWATCH_TSUNAMI_URLS",
+            "https://www.tsunami.gov/events/xml/PAAQAtom.xml,"
+            "https://www.tsunami.gov/events/xml/PHEBAtom.xml",
+            "Tsunami warning centre Atom feeds (comma-separated; NTWC and PTWC)."),
+    Setting("tsunami_interval_s", "MISSIONWATCH_TSUNAMI_INTERVAL_S", 60,
+            "Seconds between tsunami feed polls.", int),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -94,6 +145,27 @@ class Settings:
     online_geocoding: bool
     census_geocoder_url: str
     log_level: str
+    user_agent: str
+    http_connect_timeout_s: float
+    http_read_timeout_s: float
+    http_retries: int
+    http_max_bytes: int
+    feed_stale_factor: float
+    nws_alerts_url: str
+    nws_api_base: str
+    nws_interval_s: int
+    usgs_url: str
+    usgs_interval_s: int
+    nhc_url: str
+    nhc_interval_s: int
+    wildfire_url: str
+    wildfire_interval_s: int
+    fema_url: str
+    fema_interval_s: int
+    gdacs_url: str
+    gdacs_interval_s: int
+    tsunami_urls: str
+    tsunami_interval_s: int
 
     def __post_init__(self) -> None:
         for name in ("h3_resolution", "display_h3_resolution"):
@@ -104,6 +176,9 @@ class Settings:
             raise ValueError(f"port must be between 1 and 65535, got {self.port}")
         if self.jurisdiction_tolerance_km < 0:
             raise ValueError("jurisdiction_tolerance_km must be >= 0")
+        for setting in SETTINGS:
+            if setting.name.endswith("_interval_s") and getattr(self, setting.name) < 10:
+                raise ValueError(f"{setting.name} must be at least 10 seconds")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
