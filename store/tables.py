@@ -75,3 +75,68 @@ audit_log = sa.Table(
     sa.Column("action", sa.String(64), nullable=False, index=True),
     sa.Column("detail", sa.Text, nullable=False),
 )
+
+# --------------------------------------------------------------------------- hazard feeds
+
+# The current snapshot of every source: one row per hazard, replaced per source in one
+# transaction. ``record`` is the whole Hazard as JSON (all but the geometry, which is WKB in
+# ``geometry_wkb``), so a stored hazard reads back equal; the other columns are for queries.
+hazards = sa.Table(
+    "hazards",
+    metadata,
+    sa.Column("hazard_id", sa.String(255), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False, index=True),
+    sa.Column("event", sa.Text, nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("urgency", sa.String(16), nullable=False),
+    sa.Column("certainty", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("message_type", sa.String(16), nullable=False),
+    sa.Column("sent", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("effective", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("onset", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("expires", sa.DateTime(timezone=True), nullable=True, index=True),
+    sa.Column("ends", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("headline", sa.Text, nullable=False),
+    sa.Column("area_desc", sa.Text, nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("geometry_wkb", sa.LargeBinary, nullable=True),
+    sa.Column("geometry_method", sa.String(16), nullable=True),
+    sa.Column("center_lon", sa.Float, nullable=True),
+    sa.Column("center_lat", sa.Float, nullable=True),
+    sa.Column("radius_km", sa.Float, nullable=True),
+    sa.Column("properties", sa.Text, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# One row per source: how its last poll went and how old its data is.
+feed_health = sa.Table(
+    "feed_health",
+    metadata,
+    sa.Column("source", sa.String(16), primary_key=True),
+    sa.Column("last_attempt", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_success", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_outcome", sa.String(16), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("item_count", sa.Integer, nullable=False),
+    sa.Column("skipped", sa.Integer, nullable=False),
+    sa.Column("unplaced", sa.Integer, nullable=False),
+    sa.Column("data_as_of", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("validator_key", sa.Text, nullable=True),
+    sa.Column("etag", sa.Text, nullable=True),
+    sa.Column("last_modified", sa.Text, nullable=True),
+    sa.Column("recorded", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Small persistent cache of the sources (zone shapes, GIS products): feeds.base.Cache.
+feed_cache = sa.Table(
+    "feed_cache",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+)
