@@ -445,8 +445,8 @@ def parse_alerts(payload: Any) -> ParseResult:
     Malformed features are skipped and counted (``problems``: index and reason), so is a
     second feature with an id already seen but other content; a verbatim repeat is kept once
     and not counted. A payload that is not a FeatureCollection raises
-    :class:`feeds.FeedFormatError`. Times must be
-    ISO-8601 with an offset (see :func:`resolve_template_times` for recorded samples).
+    :class:`feeds.FeedFormatError`. Times must be ISO-8601 with an offset (see
+    :func:`resolve_template_times` for the recorded weather.gov samples).
     """
     if not isinstance(payload, Mapping) or payload.get("type") != "FeatureCollection":
         kind = payload.get("type") if isinstance(payload, Mapping) else type(payload).__name__
