@@ -125,7 +125,7 @@ class Storm:
     pressure_mb: int | None
     lat: float
     lon: float
-    last_update: datetime
+    last_update: datetime | None   # None only for a storm known from its GIS files alone
     advisory: str = ""
     bin_number: str = ""
     movement_dir_deg: int | None = None
@@ -305,8 +305,6 @@ def read_current_storms(payload: Any) -> tuple[tuple[Storm, ...], int, tuple[str
             continue
         seen.add(storm.storm_id)
         storms.append(storm)
-    for line in problems:
-        logger.warning("nhc: skipped %s", line)
     return tuple(storms), len(problems), tuple(problems)
 
 
@@ -760,6 +758,8 @@ def parse_current_storms(
     """
     _check_now(now)
     storms, skipped, problems = read_current_storms(payload)
+    for line in problems:
+        logger.warning("nhc: skipped %s", line)
     gis = gis or {}
     hazards: list[Hazard] = []
     gis_skipped = 0
@@ -796,10 +796,10 @@ def _storm_from_gis(gis: StormGis) -> Storm:
         first = (centroid.x, centroid.y, None, None)
     if first is None:
         raise FeedFormatError(f"GIS product of {gis.storm_id} has neither points nor a cone")
-    issued = gis.issued or datetime(1970, 1, 1, tzinfo=timezone.utc)
+    lon = (first[0] + 180.0) % 360.0 - 180.0
     return Storm(storm_id=gis.storm_id, name=gis.storm_name, classification=gis.storm_type,
-                 intensity_kt=gis.intensity_kt, pressure_mb=None, lat=first[1], lon=first[0],
-                 last_update=issued, advisory=gis.advisory)
+                 intensity_kt=gis.intensity_kt, pressure_mb=None, lat=first[1], lon=lon,
+                 last_update=gis.issued, advisory=gis.advisory)
 
 
 def _parse_gis(gis: StormGis) -> ParseResult:
@@ -841,31 +841,28 @@ def _gis_urls(storm: Storm) -> Sequence[str]:
     return list(dict.fromkeys(urls))
 
 
-def _fetch_gis(ctx: FetchContext, storm: Storm) -> tuple[StormGis | None, str]:
-    """The storm's GIS products (cached per URL and storm update), or None and why not."""
-    urls = _gis_urls(storm)
-    if not urls:
-        return None, "no GIS link"
+def _fetch_gis(ctx: FetchContext, storm: Storm) -> StormGis | None:
+    """The storm's GIS products (cached per URL and storm update), or None when unavailable.
+
+    Zips are cached only once they read, so a cached zip is always usable.
+    """
     product: StormGis | None = None
-    failures: list[str] = []
-    for url in urls:
-        key = f"nhc:gis:{url}|{storm.last_update.isoformat()}"
+    for url in _gis_urls(storm):
+        update = storm.last_update.isoformat() if storm.last_update else ""
+        key = f"nhc:gis:{url}|{update}"
         data = ctx.cache.get(key, max_age_s=GIS_CACHE_MAX_AGE_S, now=ctx.now)
         try:
-            if data is None:
+            if data is not None:
+                gis = read_gis_zip(data)
+            else:
                 data = ctx.client.get(url, expect="binary").body
                 gis = read_gis_zip(data)
                 ctx.cache.put(key, data, now=ctx.now)
-            else:
-                gis = read_gis_zip(data)
         except FeedError as exc:
             logger.warning("nhc: GIS zip for %s unavailable: %s", storm.storm_id, exc)
-            failures.append(type(exc).__name__)
             continue
         product = gis if product is None else product.merged(gis)
-    if product is None:
-        return None, "unavailable"
-    return product, "ok" if not failures else "partial"
+    return product
 
 
 def fetch(ctx: FetchContext) -> ParseResult:
@@ -875,7 +872,7 @@ def fetch(ctx: FetchContext) -> ParseResult:
     storms, _, _ = read_current_storms(payload)
     products: dict[str, StormGis] = {}
     for storm in storms:
-        product, _status = _fetch_gis(ctx, storm)
+        product = _fetch_gis(ctx, storm)
         if product is not None:
             products[storm.storm_id] = product
     return parse_current_storms(payload, now=ctx.now, gis=products)
