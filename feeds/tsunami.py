@@ -444,6 +444,7 @@ def _from_feed(ctx: FetchContext, feed_url: str, feed: AtomFeed) -> list[ParseRe
             continue
         key = f"tsunami:cap:{url}"
         body = ctx.cache.get(key, max_age_s=CAP_CACHE_S, now=ctx.now)
+        fresh = body is None
         try:
             if body is None:
                 body = ctx.client.get(url, expect="xml").body
@@ -453,7 +454,8 @@ def _from_feed(ctx: FetchContext, feed_url: str, feed: AtomFeed) -> list[ParseRe
             results.append(ParseResult((), skipped=1, problems=(
                 f"entry {entry.entry_id[:60]}: CAP document unusable: {exc}",)))
             continue
-        ctx.cache.put(key, body, now=ctx.now)
+        if fresh:
+            ctx.cache.put(key, body, now=ctx.now)
         results.append(result)
     return results
 
