@@ -53,7 +53,7 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from feeds import FeedFormatError
+from feeds import FeedError, FeedFormatError
 from feeds.base import FetchContext
 from feeds.model import Hazard, ParseResult
 from layers.geography import Geography, UnknownAreaError, load_geography
@@ -390,6 +390,8 @@ def fetch(ctx: FetchContext) -> ParseResult:
     for page in range(1, MAX_PAGES + 1):
         fetched = ctx.client.get(ctx.settings.fema_url,
                                  params=query_params(ctx.now, len(rows)), expect="json")
+        if fetched.status == "not_modified":  # validators offered by the poller
+            raise FeedError(f"OpenFEMA page {page} not modified: nothing to parse")
         try:
             payload = json.loads(fetched.body.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -868,6 +868,8 @@ def _fetch_gis(ctx: FetchContext, storm: Storm) -> StormGis | None:
 def fetch(ctx: FetchContext) -> ParseResult:
     """Poll CurrentStorms.json, then each storm's GIS zip (a failed zip leaves it unplaced)."""
     fetched = ctx.client.get(ctx.settings.nhc_url, expect="json")
+    if fetched.status == "not_modified":  # validators offered by the poller, which keeps its data
+        raise FeedError("CurrentStorms not modified: nothing to parse")
     payload = _decode_json(fetched.body, "CurrentStorms")
     storms, _, _ = read_current_storms(payload)
     products: dict[str, StormGis] = {}

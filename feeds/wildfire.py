@@ -44,7 +44,7 @@ from typing import Any
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from feeds import FeedFormatError, FeedRejected, FeedUnavailable
+from feeds import FeedError, FeedFormatError, FeedRejected, FeedUnavailable
 from feeds.base import FetchContext
 from feeds.model import Hazard, ParseResult
 from layers.shapes import normalize_longitudes, repair
@@ -350,6 +350,8 @@ def fetch(ctx: FetchContext) -> ParseResult:
     for page in range(1, MAX_PAGES + 1):
         fetched = ctx.client.get(ctx.settings.wildfire_url, params=page_params(offset),
                                  expect="json")
+        if fetched.status == "not_modified":  # validators offered by the poller for page 1
+            raise FeedError(f"perimeters page {page} not modified: nothing to parse")
         try:
             payload = json.loads(fetched.body.decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:

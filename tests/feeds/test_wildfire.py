@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from feeds import FeedFormatError, FeedRejected, FeedUnavailable, wildfire
-from feeds.base import FetchContext, MemoryCache
+from feeds import FeedError, FeedFormatError, FeedRejected, FeedUnavailable, wildfire
+from feeds.base import FetchContext, Fetched, MemoryCache
 from feeds.http import HttpClient
 from settings import Settings
 
@@ -308,3 +308,16 @@ def test_counts_of_the_written_fixture() -> None:
     kinds = Counter(f["properties"]["attr_IncidentTypeCategory"]
                     for f in _both_pages()["features"])
     assert kinds == {"WF": 3, "RX": 1, "CX": 1}
+
+
+def test_fetch_on_a_not_modified_first_page_parses_nothing() -> None:
+    """The poller may offer validators on page 1; a 304 leaves its snapshot in place."""
+
+    class NotModified:
+        def get(self, url: str, **_kwargs: Any) -> Fetched:
+            return Fetched("not_modified", b"", url, etag='"v1"')
+
+    settings = Settings.from_env({})
+    ctx = FetchContext(client=NotModified(), cache=MemoryCache(), settings=settings, now=NOW)
+    with pytest.raises(FeedError, match="not modified"):
+        wildfire.fetch(ctx)
