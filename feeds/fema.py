@@ -193,17 +193,17 @@ def _name_key(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", text.lower())
 
 
-def county_code(row_county_fips: str, state_fips: str, place_code: str, area_name: str,
+def county_code(county_fips: str, state_fips: str, place_code: str, area_name: str,
                 county_names: Mapping[str, str]) -> str | None:
     """The bundled county FIPS a designated area stands for, or None (statewide, tribal...).
 
     ``county_names`` maps bundled FIPS codes to county names; see the module docstring.
     """
-    if row_county_fips == "000":
+    if county_fips == "000":
         return None
-    code = state_fips + row_county_fips
+    code = state_fips + county_fips
     code = FIPS_SUCCESSORS.get(code, code)
-    if place_code == f"99{row_county_fips}":
+    if place_code == f"99{county_fips}":
         return code
     bundled = county_names.get(code)
     if bundled is not None and _name_key(bundled) == _name_key(area_name):
