@@ -91,10 +91,29 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _open_with_roster(settings)
     app = create_app(settings, Services.from_engine(engine, settings))
+    scheduler = _start_feeds(engine, settings, args)
     print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)",
           file=sys.stderr)
-    app.run(host=settings.host, port=settings.port, debug=args.debug)
+    try:
+        app.run(host=settings.host, port=settings.port, debug=args.debug)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
     return EXIT_OK
+
+
+def _start_feeds(engine, settings: Settings, args: argparse.Namespace):
+    """Recorded snapshots for sources never polled, then the poller (unless --no-poll)."""
+    from werkzeug.serving import is_running_from_reloader
+
+    if args.debug and not is_running_from_reloader():
+        return None  # the reloader's parent process: the child serves and polls
+    from feeds.poller import load_recorded_snapshots, start_scheduler
+
+    load_recorded_snapshots(engine, settings, now=_now())
+    if args.no_poll:
+        return None
+    return start_scheduler(engine, settings)
 
 
 def cmd_roster_generate(settings: Settings, args: argparse.Namespace) -> int:
@@ -301,6 +320,116 @@ def cmd_impact(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _age(delta) -> str:
+    """A data age for people: 45 s, 12 min, 3.5 h, 9 d, 2.1 y."""
+    if delta is None:
+        return "-"
+    seconds = delta.total_seconds()
+    for limit, unit, size in ((120, "s", 1), (7200, "min", 60), (172800, "h", 3600),
+                              (365 * 86400, "d", 86400)):
+        if seconds < limit:
+            value = seconds / size
+            return f"{value:.0f} {unit}" if unit in ("s", "min", "d") else f"{value:.1f} {unit}"
+    return f"{seconds / (365.25 * 86400):.1f} y"
+
+
+def _when(value) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _outcome_line(outcome) -> str:
+    if outcome.outcome == "failed":
+        return f"{outcome.source:<9} failed        {outcome.reason}"
+    if outcome.outcome == "not_modified":
+        return f"{outcome.source:<9} not modified  (kept the stored data)"
+    return (f"{outcome.source:<9} fresh         {outcome.items} hazard(s), {outcome.skipped} "
+            f"skipped, {outcome.unplaced} without area ({outcome.duration_s:.1f} s)")
+
+
+def cmd_feeds_poll(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from feeds.poller import default_client, poll_source, start_scheduler
+    from feeds.sources import SOURCE_NAMES
+
+    engine = _open(settings)
+    names = [args.source] if args.source else list(SOURCE_NAMES)
+    if args.once:
+        client = default_client(settings)
+        outcomes = [poll_source(name, engine=engine, settings=settings, client=client,
+                                now=_now()) for name in names]
+        for outcome in outcomes:
+            print(_outcome_line(outcome))
+        return EXIT_OK if all(outcome.ok for outcome in outcomes) else EXIT_INVALID
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    scheduler = start_scheduler(engine, settings, sources=names)
+    print(f"Polling {', '.join(names)} (Ctrl+C to stop)...", file=sys.stderr)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        scheduler.shutdown(wait=True)
+    print("Poller stopped.", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_feeds_status(settings: Settings, args: argparse.Namespace) -> int:
+    from store.feeds import feed_health
+
+    engine = _open(settings)
+    now = _now()
+    health = feed_health(engine, now=now, settings=settings)
+    if args.json:
+        print(json.dumps({"as_of": now.isoformat(), "feeds": [h.as_json() for h in health]},
+                         indent=2))
+        return EXIT_OK
+    print(f"{'source':<9} {'last poll':<13} {'last success':<21} {'data age':>9} "
+          f"{'items':>6}  state")
+    for h in health:
+        state = "STALE" if h.stale else "ok"
+        if h.recorded:
+            state += f", recorded {_when(h.recorded_at)} (not live)"
+        if h.last_outcome == "failed" and h.last_error:
+            state += f", {h.consecutive_failures} failure(s): {h.last_error}"
+        print(f"{h.source:<9} {h.last_outcome or 'never':<13} {_when(h.last_success):<21} "
+              f"{_age(h.data_age):>9} {h.item_count:>6}  {state}")
+    return EXIT_OK
+
+
+def cmd_hazards(settings: Settings, args: argparse.Namespace) -> int:
+    from store.feeds import feed_health, load_hazards
+
+    engine = _open(settings)
+    now = _now()
+    hazards = load_hazards(engine, now=now, include_expired=args.all)
+    recorded = {h.source: h.recorded_at for h in feed_health(engine, now=now, settings=settings)
+                if h.recorded}
+    rows = [{
+        "hazard_id": h.hazard_id, "source": h.source, "event": h.event,
+        "category": h.category, "severity": h.severity,
+        "expires": None if (h.ends or h.expires) is None else (h.ends or h.expires).isoformat(),
+        "geometry_method": h.geometry_method, "recorded": h.source in recorded,
+        "recorded_at": recorded[h.source].isoformat() if h.source in recorded else None,
+    } for h in hazards]
+    if args.json:
+        print(json.dumps({"as_of": now.isoformat(), "hazards": rows}, indent=2))
+        return EXIT_OK
+    print(f"{'source':<9} {'category':<17} {'severity':<9} {'expires':<21} {'area':<11} "
+          f"hazard id")
+    for h, row in zip(hazards, rows, strict=True):
+        expires = _when(h.ends or h.expires)
+        label = f"  (recorded {_when(recorded[h.source])})" if row["recorded"] else ""
+        print(f"{h.source:<9} {h.category:<17} {h.severity:<9} {expires:<21} "
+              f"{h.geometry_method or 'none':<11} {h.hazard_id}{label}")
+    scope = "stored" if args.all else "active"
+    print(f"{len(rows)} {scope} hazard(s); recorded ones are bundled samples, not live data.",
+          file=sys.stderr)
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -329,6 +458,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 8050)")
     serve.add_argument("--debug", action="store_true", help="Dash debug mode (development only)")
+    serve.add_argument("--no-poll", action="store_true",
+                       help="do not poll the hazard feeds in this process (run 'feeds poll' "
+                            "separately)")
     serve.set_defaults(func=cmd_serve)
 
     roster = commands.add_parser("roster", help="generate, import, validate, inspect or export "
@@ -381,6 +513,36 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write every (hazard, location) pair to this CSV, with the "
                              "distance to the hazard's edge or centre in km (audited)")
     impact.set_defaults(func=cmd_impact)
+
+    from feeds.sources import SOURCE_NAMES
+
+    feeds = commands.add_parser("feeds", help="poll the hazard feeds, or show their health")
+    feeds_commands = feeds.add_subparsers(dest="feeds_command", metavar="ACTION", required=True)
+    poll = feeds_commands.add_parser(
+        "poll", help="poll the hazard feeds until stopped (Ctrl+C or SIGTERM)",
+        description="Poll every hazard feed at its own interval until stopped, storing each "
+                    "source's snapshot. A failed poll keeps the last good data. With --once, "
+                    "poll each source once and exit: status 0 if every poll succeeded (fresh "
+                    "or not modified), 1 otherwise.")
+    poll.add_argument("--once", action="store_true", help="poll each source once and exit")
+    poll.add_argument("--source", choices=SOURCE_NAMES, help="only this source")
+    poll.set_defaults(func=cmd_feeds_poll)
+    status = feeds_commands.add_parser(
+        "status", help="per source: last poll, last success, data age, items, stale",
+        description="Health of every hazard feed. A feed is stale when it never succeeded or "
+                    "its last success is older than MISSIONWATCH_FEED_STALE_FACTOR poll "
+                    "intervals; recorded means the data is a bundled sample, not live.")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=cmd_feeds_status)
+
+    hazards = commands.add_parser(
+        "hazards", help="the stored hazards that are active now",
+        description="The hazards of the stored feed snapshots that are active now: id, "
+                    "source, category, severity, expiry and how the area was obtained.")
+    hazards.add_argument("--json", action="store_true", help="print JSON")
+    hazards.add_argument("--all", action="store_true",
+                         help="include expired and cancelled hazards still stored")
+    hazards.set_defaults(func=cmd_hazards)
     return parser
 
 

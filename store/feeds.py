@@ -126,6 +126,30 @@ def short_reason(exc: BaseException) -> str:
 
 # --------------------------------------------------------------------------- hazard records
 
+_TUPLE_TAG = "__tuple__"
+
+
+def _tag_tuples(value: Any) -> Any:
+    """JSON-ready copy of ``value`` in which tuples are tagged, so they read back as tuples."""
+    if isinstance(value, tuple):
+        return {_TUPLE_TAG: [_tag_tuples(item) for item in value]}
+    if isinstance(value, list):
+        return [_tag_tuples(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _tag_tuples(item) for key, item in value.items()}
+    return value
+
+
+def _untag_tuples(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_untag_tuples(item) for item in value]
+    if isinstance(value, dict):
+        if len(value) == 1 and _TUPLE_TAG in value and isinstance(value[_TUPLE_TAG], list):
+            return tuple(_untag_tuples(item) for item in value[_TUPLE_TAG])
+        return {key: _untag_tuples(item) for key, item in value.items()}
+    return value
+
+
 
 def hazard_to_row(hazard: Hazard, *, stored_at: datetime) -> dict[str, Any]:
     """The ``hazards`` row of one hazard: query columns, the JSON record and the WKB geometry."""
@@ -139,10 +163,10 @@ def hazard_to_row(hazard: Hazard, *, stored_at: datetime) -> dict[str, Any]:
         elif field.name == "supersedes":
             value = list(value)
         elif field.name == "properties":
-            value = dict(value)
+            value = _tag_tuples(dict(value))
         record[field.name] = value
     try:
-        properties = json.dumps(record["properties"], sort_keys=True)
+        properties = json.dumps(dict(hazard.properties), sort_keys=True)
         record_json = json.dumps(record, sort_keys=True)
     except (TypeError, ValueError) as exc:
         raise ValueError(
@@ -170,6 +194,7 @@ def hazard_from_row(record_json: str, geometry_wkb: bytes | None) -> Hazard:
         if record.get(name) is not None:
             record[name] = datetime.fromisoformat(record[name]).astimezone(timezone.utc)
     record["supersedes"] = tuple(record.get("supersedes", ()))
+    record["properties"] = _untag_tuples(record.get("properties", {}))
     known = {field.name for field in dataclasses.fields(Hazard)}
     values = {key: value for key, value in record.items() if key in known}
     values["geometry"] = None if geometry_wkb is None else shapely.from_wkb(bytes(geometry_wkb))
@@ -192,6 +217,25 @@ def _check_snapshot(source: str, items: Sequence[Hazard]) -> None:
 # --------------------------------------------------------------------------- writes
 
 
+class _LiveDataExists(Exception):
+    """Rolls a recorded replay back: the source has had a live success meanwhile."""
+
+
+def _prepare(source: str, items: Iterable[Hazard], now: datetime) -> list[dict[str, Any]]:
+    _require_aware("now", now)
+    if source not in SOURCE_NAMES:
+        raise ValueError(f"source must be one of {', '.join(SOURCE_NAMES)}; got {source!r}")
+    snapshot = list(items)
+    _check_snapshot(source, snapshot)
+    return [hazard_to_row(hazard, stored_at=now) for hazard in snapshot]
+
+
+def _swap_rows(connection: sa.Connection, source: str, rows: list[dict[str, Any]]) -> None:
+    connection.execute(hazards.delete().where(hazards.c.source == source))
+    if rows:
+        connection.execute(hazards.insert(), rows)
+
+
 def replace_hazards(
     engine: Engine,
     source: str,
@@ -201,42 +245,70 @@ def replace_hazards(
     skipped: int = 0,
     unplaced: int = 0,
     validators: Validators | None = None,
-    recorded_at: datetime | None = None,
 ) -> int:
-    """Store ``items`` as ``source``'s whole snapshot, with its health, in one transaction.
+    """Store ``items`` as ``source``'s whole snapshot from a fresh live poll, in one transaction.
 
-    A live poll (``recorded_at`` None) is outcome "fresh": last success and data date are
-    ``now``, the error is cleared and ``validators`` kept for the next conditional request. A
-    recorded replay (``recorded_at`` = the recording's original date) marks the snapshot as
-    recorded, dated ``recorded_at``, and leaves the live poll history alone. Returns the count.
+    The health row says "fresh": last success and data date ``now``, error cleared, the
+    snapshot no longer recorded, ``validators`` kept for the next conditional request.
+    Returns the number of hazards stored. Any failure rolls everything back.
     """
-    _require_aware("now", now)
-    _require_aware("recorded_at", recorded_at, optional=True)
-    if source not in SOURCE_NAMES:
-        raise ValueError(f"source must be one of {', '.join(SOURCE_NAMES)}; got {source!r}")
-    snapshot = list(items)
-    _check_snapshot(source, snapshot)
-    rows = [hazard_to_row(hazard, stored_at=now) for hazard in snapshot]
-    recorded = recorded_at is not None
+    rows = _prepare(source, items, now)
     health: dict[str, Any] = {
-        "item_count": len(rows), "skipped": int(skipped), "unplaced": int(unplaced),
-        "recorded": recorded, "recorded_at": recorded_at,
-        "data_as_of": recorded_at if recorded else now,
+        "last_attempt": now, "last_success": now, "last_outcome": "fresh", "last_error": None,
+        "consecutive_failures": 0, "item_count": len(rows), "skipped": int(skipped),
+        "unplaced": int(unplaced), "data_as_of": now, "recorded": False, "recorded_at": None,
         "validator_key": None if validators is None else validators.key,
         "etag": None if validators is None else validators.etag,
         "last_modified": None if validators is None else validators.last_modified,
     }
-    if not recorded:
-        health.update(last_attempt=now, last_success=now, last_outcome="fresh",
-                      last_error=None, consecutive_failures=0)
     with engine.begin() as connection:
-        connection.execute(hazards.delete().where(hazards.c.source == source))
-        if rows:
-            connection.execute(hazards.insert(), rows)
-        _upsert(connection, health_table, {**_HEALTH_DEFAULTS, "source": source, **health},
-                health)
-    logger.info("%s: stored %d hazard(s)%s", source, len(rows), " (recorded)" if recorded else "")
+        _swap_rows(connection, source, rows)
+        _upsert(connection, health_table, {"source": source, **health}, health)
+    logger.info("%s: stored %d hazard(s)", source, len(rows))
     return len(rows)
+
+
+def store_recorded(
+    engine: Engine,
+    source: str,
+    items: Iterable[Hazard],
+    *,
+    now: datetime,
+    recorded_at: datetime,
+    skipped: int = 0,
+    unplaced: int = 0,
+) -> bool:
+    """Store a bundled recording as ``source``'s snapshot, labelled recorded and dated
+    ``recorded_at`` (its original date); the live poll history is left alone.
+
+    Only a source that never had a live success gets one: if a live poll succeeded, even
+    concurrently, nothing changes and False is returned.
+    """
+    _require_aware("recorded_at", recorded_at)
+    rows = _prepare(source, items, now)
+    health: dict[str, Any] = {
+        "item_count": len(rows), "skipped": int(skipped), "unplaced": int(unplaced),
+        "data_as_of": recorded_at, "recorded": True, "recorded_at": recorded_at,
+        "validator_key": None, "etag": None, "last_modified": None,
+    }
+    try:
+        with engine.begin() as connection:
+            _swap_rows(connection, source, rows)
+            dialect = connection.dialect.name
+            insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(health_table)
+            result = connection.execute(
+                insert.values(**{**_HEALTH_DEFAULTS, "source": source, **health})
+                .on_conflict_do_update(index_elements=["source"], set_=health,
+                                       where=health_table.c.last_success.is_(None))
+                .returning(health_table.c.source)
+            )
+            if result.first() is None:  # the row exists with a live success: roll back
+                raise _LiveDataExists
+    except _LiveDataExists:
+        logger.info("%s: has live data, recorded snapshot not stored", source)
+        return False
+    logger.info("%s: stored %d recorded hazard(s)", source, len(rows))
+    return True
 
 
 def record_poll(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -25,6 +26,7 @@ from store.feeds import (
     load_validators,
     record_poll,
     replace_hazards,
+    store_recorded,
 )
 from store.tables import feed_health as health_table
 
@@ -49,7 +51,8 @@ def full_hazard(hazard_id: str = "nws:urn:oid:2.49.0.1.840.0.1", **changes) -> H
         geometry=MultiPolygon([shell, box(-76.5, 38.5, -76.4, 38.6)]),
         geometry_method="polygon",
         properties={"vtec": ["/O.NEW.KLWX.FF.W.0042/"], "zones": {"count": 2, "ids": ["DCZ001"]},
-                    "ratio": 0.1 + 0.2, "flag": True, "none": None, "text": "ümlaut ☔"},
+                    "ratio": 0.1 + 0.2, "flag": True, "none": None, "text": "ümlaut ☔",
+                    "ugc": ("DCZ001", "VAZ054"), "nested": [("a", 1), {"t": ()}]},
     )
     return dataclasses.replace(base, **changes)
 
@@ -82,6 +85,7 @@ def test_query_columns_hold_the_record(store_engine) -> None:
     assert feed_store._utc(row["expires"]) == hazard.expires
     assert feed_store._utc(row["stored_at"]) == NOW
     assert hazard_from_row(row["record"], row["geometry_wkb"]) == hazard
+    assert json.loads(row["properties"])["ugc"] == ["DCZ001", "VAZ054"]  # plain JSON to query
 
 
 def test_properties_that_are_not_json_are_refused() -> None:
@@ -136,7 +140,7 @@ def test_arguments_are_validated_at_the_door(store_engine) -> None:
     with pytest.raises(ValueError, match="now must be a timezone-aware"):
         replace_hazards(store_engine, "usgs", [], now=naive)
     with pytest.raises(ValueError, match="recorded_at must be a timezone-aware"):
-        replace_hazards(store_engine, "usgs", [], now=NOW, recorded_at=naive)
+        store_recorded(store_engine, "usgs", [], now=NOW, recorded_at=naive)
     with pytest.raises(ValueError, match="source must be one of nws, usgs"):
         replace_hazards(store_engine, "twitter", [], now=NOW)
     with pytest.raises(ValueError, match="now must be a timezone-aware"):
@@ -219,7 +223,7 @@ def test_recorded_snapshots_are_labelled_and_judged_on_their_own_clock(store_eng
     old = quake("us7000kufc", sent=recorded_at - timedelta(days=2),
                 expires=recorded_at + timedelta(days=7))
     record_poll(store_engine, "usgs", now=NOW, outcome="failed", reason="offline")
-    replace_hazards(store_engine, "usgs", [old], now=NOW, recorded_at=recorded_at)
+    assert store_recorded(store_engine, "usgs", [old], now=NOW, recorded_at=recorded_at)
     health = _health(store_engine, NOW)
     assert health.recorded and health.recorded_at == recorded_at
     assert health.data_as_of == recorded_at and health.data_age == NOW - recorded_at
@@ -231,6 +235,11 @@ def test_recorded_snapshots_are_labelled_and_judged_on_their_own_clock(store_eng
     live = _health(store_engine, NOW + timedelta(minutes=1))
     assert not live.recorded and live.recorded_at is None and live.last_error is None
     assert [h.hazard_id for h in load_hazards(store_engine, now=NOW)] == ["usgs:live"]
+    # a recording never replaces live data, not even old live data
+    assert not store_recorded(store_engine, "usgs", [old], now=NOW + timedelta(days=30),
+                              recorded_at=recorded_at)
+    assert [h.hazard_id for h in load_hazards(store_engine, now=NOW)] == ["usgs:live"]
+    assert not _health(store_engine, NOW).recorded
 
 
 def test_validators_are_kept_with_the_live_snapshot_only(store_engine) -> None:
@@ -241,8 +250,11 @@ def test_validators_are_kept_with_the_live_snapshot_only(store_engine) -> None:
     assert load_validators(store_engine, "nws") == validators
     record_poll(store_engine, "nws", now=NOW, outcome="failed", reason="x")
     assert load_validators(store_engine, "nws") == validators
-    replace_hazards(store_engine, "nws", [], now=NOW, recorded_at=NOW - timedelta(days=9))
-    assert load_validators(store_engine, "nws") is None
+    assert not store_recorded(store_engine, "nws", [], now=NOW,
+                              recorded_at=NOW - timedelta(days=9))
+    assert load_validators(store_engine, "nws") == validators  # live data: no replay
+    assert store_recorded(store_engine, "gdacs", [], now=NOW, recorded_at=NOW)
+    assert load_validators(store_engine, "gdacs") is None
 
 
 def test_health_as_json(store_engine) -> None:
