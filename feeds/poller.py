@@ -313,7 +313,8 @@ def start_scheduler(
     """Start a background scheduler with one job per source at the source's own interval.
 
     Jobs coalesce missed runs, never overlap (one instance per source) and may start up to
-    half an interval late. With ``run_now`` every source is polled at once, then every
+    half an interval late. Each source gets its own :func:`default_client` unless ``client``
+    is given. With ``run_now`` every source is polled at once, then every
     interval; ``clock`` gives each poll its ``now``. Returns the started
     ``BackgroundScheduler``; call ``shutdown()`` to stop it.
     """
@@ -322,10 +323,10 @@ def start_scheduler(
     names = SOURCE_NAMES if sources is None else tuple(sources)
     for name in names:
         get_source(name)
-    if client is None:
-        client = default_client(settings)
     scheduler = BackgroundScheduler(timezone=timezone.utc)
     for name in names:
+        # one HTTP client (one requests.Session) per source: jobs run in parallel threads
+        source_client = client if client is not None else default_client(settings)
         interval = interval_s(name, settings)
         assert interval is not None  # every registered source has one
         options: dict[str, Any] = {}
@@ -334,8 +335,8 @@ def start_scheduler(
         scheduler.add_job(
             scheduled_poll, trigger="interval", seconds=interval, id=f"poll-{name}",
             name=f"poll {REGISTRY[name].title}",
-            kwargs={"name": name, "engine": engine, "settings": settings, "client": client,
-                    "clock": clock},
+            kwargs={"name": name, "engine": engine, "settings": settings,
+                    "client": source_client, "clock": clock},
             coalesce=True, max_instances=1, misfire_grace_time=max(1, interval // 2),
             replace_existing=True, **options,
         )

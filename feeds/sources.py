@@ -74,7 +74,8 @@ class Source:
     module: str
     interval_setting: str
     title: str
-    conditional: bool = True         # one main request, so If-None-Match/-Modified may be sent
+    conditional: bool = True         # its first request stands for the whole poll, so the
+    #                                  validators of the last answer may be sent with it
     recording: Recording | None = None
 
 
@@ -97,8 +98,10 @@ REGISTRY: dict[str, Source] = {
                recording=Recording(("nhc/mapbox-sandy_al182012_5day_latest.zip",),
                                    _utc(2012, 10, 26, 18, 0, 0), _replay_nhc,
                                    "Hurricane Sandy, advisory 17A (ADVDATE 121026/1800)")),
-        Source("wildfire", "feeds.wildfire", "wildfire_interval_s", "Wildfire perimeters"),
-        Source("fema", "feeds.fema", "fema_interval_s", "FEMA declarations",
+        # paged sources: an unchanged first page says nothing of the others
+        Source("wildfire", "feeds.wildfire", "wildfire_interval_s", "Wildfire perimeters",
+               conditional=False),
+        Source("fema", "feeds.fema", "fema_interval_s", "FEMA declarations", conditional=False,
                recording=Recording(
                    ("openfema/openFemaNgClient_DisasterDeclarationsSummariesV2.json",),
                    _utc(2022, 10, 28, 18, 46, 1, 231000), _replay_fema,

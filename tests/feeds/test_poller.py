@@ -30,6 +30,7 @@ from feeds.http import HttpClient
 from feeds.model import Hazard, ParseResult
 from feeds.poller import (
     PollOutcome,
+    UnavailableClient,
     load_recorded_snapshots,
     poll_all,
     poll_source,
@@ -618,8 +619,8 @@ def test_serve_loads_recordings_before_it_polls(store_engine) -> None:
 
 def test_scheduler_has_one_job_per_source_at_its_interval(store_engine) -> None:
     settings = Settings.from_env({"MISSIONWATCH_USGS_INTERVAL_S": "45"})
-    scheduler = start_scheduler(store_engine, settings, client=None, paused=True,  # type: ignore[arg-type]
-                                run_now=False)
+    scheduler = start_scheduler(store_engine, settings, client=UnavailableClient("test"),
+                                paused=True, run_now=False)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
         assert sorted(jobs) == sorted(f"poll-{name}" for name in SOURCE_NAMES)
@@ -637,7 +638,8 @@ def test_scheduler_runs_a_poll(store_engine, monkeypatch) -> None:
     fake_module(monkeypatch, "gdacs", lambda ctx: ParseResult(hazards=(_gdacs("7"),)))
     done = threading.Event()
     results = []
-    scheduler = start_scheduler(store_engine, Settings.from_env({}), client=None,  # type: ignore[arg-type]
+    scheduler = start_scheduler(store_engine, Settings.from_env({}),
+                                client=UnavailableClient("test"),
                                 sources=["gdacs"], clock=lambda: T0, paused=True)
     try:
         def listener(event) -> None:
