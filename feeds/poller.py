@@ -305,6 +305,15 @@ def scheduled_poll(name: str, engine: Engine, settings: Settings, client: Client
     return poll_source(name, engine=engine, settings=settings, client=client, now=clock())
 
 
+def prune_cache(engine: Engine, clock: Clock) -> int:
+    """Drop feed-cache entries older than a month (a scheduled job; never raises)."""
+    try:
+        return StoreCache(engine).prune(now=clock())
+    except Exception as exc:
+        logger.warning("feed cache not pruned: %s", short_reason(exc))
+        return 0
+
+
 def start_scheduler(
     engine: Engine, settings: Settings, *, client: Client | None = None,
     sources: Iterable[str] | None = None, clock: Clock = utc_now, run_now: bool = True,
@@ -314,8 +323,8 @@ def start_scheduler(
 
     Jobs coalesce missed runs, never overlap (one instance per source) and may start up to
     half an interval late. Each source gets its own :func:`default_client` unless ``client``
-    is given. With ``run_now`` every source is polled at once, then every
-    interval; ``clock`` gives each poll its ``now``. Returns the started
+    is given. A daily job prunes the feed cache. With ``run_now`` every source is polled at
+    once, then every interval; ``clock`` gives each poll its ``now``. Returns the started
     ``BackgroundScheduler``; call ``shutdown()`` to stop it.
     """
     from apscheduler.schedulers.background import BackgroundScheduler
@@ -340,6 +349,11 @@ def start_scheduler(
             coalesce=True, max_instances=1, misfire_grace_time=max(1, interval // 2),
             replace_existing=True, **options,
         )
+    scheduler.add_job(
+        prune_cache, trigger="interval", hours=24, id="prune-feed-cache",
+        name="prune the feed cache", kwargs={"engine": engine, "clock": clock},
+        coalesce=True, max_instances=1, replace_existing=True,
+    )
     scheduler.start(paused=paused)
     logger.info("poller started: %d source(s)", len(names))
     return scheduler

@@ -9,6 +9,7 @@ what was stored: the record is kept as JSON, the geometry as WKB.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,9 @@ logger = logging.getLogger(__name__)
 Outcome = Literal["fresh", "not_modified", "failed"]
 OUTCOMES: tuple[str, ...] = ("fresh", "not_modified", "failed")
 MAX_ERROR_CHARS = 300
+MAX_HAZARD_ID_CHARS = 255   # hazards.hazard_id
+MAX_CACHE_KEY_CHARS = 512   # feed_cache.key; longer keys are stored by their digest
+CACHE_KEEP_S = 30 * 86400   # StoreCache.prune: entries older than this go
 
 _TIME_FIELDS = ("sent", "effective", "onset", "expires", "ends")
 
@@ -209,6 +213,9 @@ def _check_snapshot(source: str, items: Sequence[Hazard]) -> None:
         if hazard.source != source:
             raise ValueError(f"hazards[{index}] ({hazard.hazard_id}) belongs to source "
                              f"{hazard.source!r}, not {source!r}")
+        if len(hazard.hazard_id) > MAX_HAZARD_ID_CHARS:
+            raise ValueError(f"hazards[{index}]: hazard_id longer than {MAX_HAZARD_ID_CHARS} "
+                             f"characters: {hazard.hazard_id[:60]}...")
         if hazard.hazard_id in seen:
             raise ValueError(f"hazards[{index}]: duplicate hazard_id {hazard.hazard_id}")
         seen.add(hazard.hazard_id)
@@ -431,6 +438,14 @@ def feed_health(engine: Engine, *, now: datetime, settings: Settings) -> list[Fe
 # --------------------------------------------------------------------------- cache
 
 
+def _cache_key(key: str) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"key must be a non-empty string, got {key!r}")
+    if len(key) <= MAX_CACHE_KEY_CHARS:
+        return key
+    return "sha256:" + hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 class StoreCache:
     """The :class:`feeds.base.Cache` protocol on the ``feed_cache`` table (survives restarts)."""
 
@@ -443,7 +458,7 @@ class StoreCache:
         with self.engine.connect() as connection:
             row = connection.execute(
                 sa.select(feed_cache.c.value, feed_cache.c.stored_at)
-                .where(feed_cache.c.key == key)
+                .where(feed_cache.c.key == _cache_key(key))
             ).first()
         if row is None:
             return None
@@ -458,6 +473,18 @@ class StoreCache:
         _require_aware("now", now)
         if not isinstance(value, (bytes, bytearray, memoryview)):
             raise ValueError(f"value must be bytes, got {type(value).__name__}")
+        data = bytes(value)
         with self.engine.begin() as connection:
-            _upsert(connection, feed_cache, {"key": key, "value": bytes(value), "stored_at": now},
-                    {"value": bytes(value), "stored_at": now})
+            _upsert(connection, feed_cache,
+                    {"key": _cache_key(key), "value": data, "stored_at": now},
+                    {"value": data, "stored_at": now})
+
+    def prune(self, *, now: datetime, max_age_s: float = CACHE_KEEP_S) -> int:
+        """Delete entries stored more than ``max_age_s`` before ``now``; returns how many."""
+        _require_aware("now", now)
+        cutoff = now - timedelta(seconds=max_age_s)
+        with self.engine.begin() as connection:
+            result = connection.execute(feed_cache.delete().where(feed_cache.c.stored_at < cutoff))
+        removed = max(result.rowcount, 0)
+        logger.info("feed cache: %d old entr(ies) removed", removed)
+        return removed

@@ -581,6 +581,18 @@ def test_recorded_snapshots_fill_the_sources_that_never_succeeded(store_engine) 
     assert {h.hazard_id for h in by_source["nhc"]} == {
         "nhc:al182012:cone", "nhc:al182012:ww:TWR", "nhc:al182012:ww:TWA"}
 
+    # the hazards of every source module read back equal to what its parser made
+    for name in loaded:
+        recording = source_registry.REGISTRY[name].recording
+        module = source_registry.load_module(name)
+        parsed = recording.replay(module, [(RECORDED_DIR / f).read_bytes()
+                                           for f in recording.files], recording.recorded_at)
+        expected = [h for h in parsed.hazards if h.active(recording.recorded_at)]
+        if hasattr(module, "reconcile"):
+            expected = list(module.reconcile(parsed.hazards, now=recording.recorded_at))
+        stored = load_hazards(store_engine, now=T0, include_expired=True, sources=[name])
+        assert stored == sorted(expected, key=lambda h: h.hazard_id), name
+
     # a second start changes nothing; a live success replaces the recording for good
     assert load_recorded_snapshots(store_engine, settings, now=T0 + timedelta(hours=1)) == {}
     replace_hazards(store_engine, "gdacs", [_gdacs("live")], now=T0 + timedelta(hours=2))
@@ -623,7 +635,8 @@ def test_scheduler_has_one_job_per_source_at_its_interval(store_engine) -> None:
                                 paused=True, run_now=False)
     try:
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert sorted(jobs) == sorted(f"poll-{name}" for name in SOURCE_NAMES)
+        assert sorted(jobs) == sorted([*(f"poll-{name}" for name in SOURCE_NAMES),
+                                       "prune-feed-cache"])
         usgs = jobs["poll-usgs"]
         assert usgs.trigger.interval == timedelta(seconds=45)
         assert jobs["poll-fema"].trigger.interval == timedelta(seconds=settings.fema_interval_s)

@@ -125,6 +125,7 @@ def test_a_write_that_fails_midway_keeps_the_old_snapshot(store_engine, monkeypa
 
 @pytest.mark.parametrize(("items", "message"), [
     ([quake("a"), quake("a")], "duplicate hazard_id usgs:a"),
+    ([quake("a" * 300)], "hazard_id longer than 255 characters"),
     ([full_hazard()], "belongs to source 'nws', not 'usgs'"),
     (["usgs:a"], r"hazards\[0\] must be a Hazard"),
 ])
@@ -294,12 +295,26 @@ def test_cache_protocol(store_engine, kind: str) -> None:
     assert cache.get("other", max_age_s=1e9, now=NOW) == b""
 
 
+def test_store_cache_takes_long_keys_and_prunes_old_entries(store_engine) -> None:
+    cache = StoreCache(store_engine)
+    long_key = "nhc:gis:https://www.nhc.noaa.gov/gis/" + "x" * 2000
+    cache.put(long_key, b"zip", now=NOW)
+    cache.put(long_key + "y", b"other", now=NOW)
+    assert cache.get(long_key, max_age_s=60, now=NOW) == b"zip"
+    cache.put("fresh", b"1", now=NOW + timedelta(days=40))
+    assert cache.prune(now=NOW + timedelta(days=40), max_age_s=30 * 86400) == 2
+    assert cache.get(long_key, max_age_s=1e9, now=NOW + timedelta(days=40)) is None
+    assert cache.get("fresh", max_age_s=1e9, now=NOW + timedelta(days=40)) == b"1"
+
+
 def test_store_cache_validates(store_engine) -> None:
     cache = StoreCache(store_engine)
     with pytest.raises(ValueError, match="now must be a timezone-aware"):
         cache.put("k", b"v", now=NOW.replace(tzinfo=None))
     with pytest.raises(ValueError, match="value must be bytes"):
         cache.put("k", "text", now=NOW)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="key must be a non-empty string"):
+        cache.put("", b"v", now=NOW)
 
 
 def test_health_rows_never_hold_more_than_one_row_per_source(store_engine) -> None:
