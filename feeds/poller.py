@@ -185,7 +185,6 @@ def poll_source(
         raise ValueError(f"now must be a timezone-aware datetime, got {now!r}")
     source = get_source(name)
     started = time.perf_counter()
-    tracker: _ConditionalClient | None = None
     try:
         module = load_module(name)
         tracker = _ConditionalClient(client, load_validators(engine, name), source.conditional)
