@@ -31,11 +31,48 @@ def cells_geojson(cells: pd.Series) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+SEVERITY_COLOURS: dict[str, str] = {
+    "extreme": "#b71c1c", "severe": "#ef6c00", "moderate": "#f9a825", "minor": "#1e88e5",
+    "unknown": "#757575",
+}
+
+
+def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> go.Choroplethmap | None:
+    """Hazard areas coloured by CAP severity; hover: event, headline and expiry."""
+    placed = {f["id"] for f in shapes["features"]}
+    rows = hazards[hazards["hazard_id"].isin(placed)]
+    if rows.empty:
+        return None
+    order = list(SEVERITY_COLOURS)
+    rank = rows["severity"].map({s: i for i, s in enumerate(order)}).fillna(len(order) - 1)
+    steps = len(order)
+    colorscale = []
+    for i, severity in enumerate(order):
+        colorscale += [[i / steps, SEVERITY_COLOURS[severity]],
+                       [(i + 1) / steps, SEVERITY_COLOURS[severity]]]
+    expires = rows["expires"].map(
+        lambda t: "no expiry" if t is None or pd.isna(t) else t.strftime("%Y-%m-%d %H:%M UTC"))
+    return go.Choroplethmap(
+        geojson=shapes, locations=rows["hazard_id"], z=rank + 0.5, zmin=0, zmax=steps,
+        colorscale=colorscale, showscale=False, marker={"opacity": 0.35, "line": {"width": 1}},
+        customdata=pd.concat([rows["event"], rows["headline"].str.slice(0, 120), expires,
+                              rows["severity"]], axis=1),
+        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[3]})<br>%{customdata[1]}"
+                      "<br>expires %{customdata[2]}<extra></extra>",
+        name="Hazards",
+    )
+
+
 def roster_map(
-    missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None
+    missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None,
+    hazards: pd.DataFrame | None = None, hazard_shapes: dict[str, Any] | None = None,
 ) -> go.Figure:
-    """Missions as markers, residences only as people counts per H3 cell, offline base map."""
+    """Hazards, missions as markers, residences only as people counts per H3 cell, offline."""
     figure = go.Figure()
+    if hazards is not None and hazard_shapes is not None:
+        trace = hazard_trace(hazards, hazard_shapes)
+        if trace is not None:
+            figure.add_trace(trace)
     if len(cell_counts):
         # Counts span 1 to tens of thousands: colour by log10 so small towns stay visible.
         top = max(1, int(np.ceil(np.log10(cell_counts["people"].max()))))

@@ -45,7 +45,8 @@ class LiveServer:
         self.log = data_dir / f"server-{self.port}.log"
         self._log_handle = self.log.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(self.port)],
+            [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(self.port),
+             "--no-poll"],
             cwd=ROOT, env=env, stdout=self._log_handle, stderr=subprocess.STDOUT,
         )
         self.url = f"http://127.0.0.1:{self.port}"

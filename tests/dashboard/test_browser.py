@@ -52,6 +52,13 @@ def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
     try:
         driver.get(server.url + "/")
         kpis = wait_for(driver, "#overview-kpis")
+        # no live feeds in tests: the bundled recordings are shown, and labelled as such
+        banner = wait_for(driver, "#overview-recorded")
+        assert "RECORDED FEED DATA, NOT LIVE" in banner.text
+        assert "NWS (2025-12-15)" in banner.text
+        hazards = wait_for(driver, "#overview-hazards")
+        assert "(recorded)" in hazards.text
+        assert "Active hazards" in kpis.text
         assert "Members and dependents" in kpis.text
         assert f"{len(people):,}" in kpis.text
         assert f"{len(missions):,}" in kpis.text
