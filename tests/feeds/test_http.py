@@ -169,11 +169,11 @@ def test_connection_broken_midway_is_unavailable(server, client) -> None:
 def test_timeout_and_refused_are_unavailable(server, client) -> None:
     with pytest.raises(FeedUnavailable, match="timed out"):
         client.get(server + "/slow")
-    with socket.socket() as sock:
+    with socket.socket() as sock:  # bound, not listening: refused, and no one else gets it
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    with pytest.raises(FeedUnavailable, match="cannot connect"):
-        client.get(f"http://127.0.0.1:{closed_port}/alerts")
+        with pytest.raises(FeedUnavailable, match="cannot connect"):
+            client.get(f"http://127.0.0.1:{closed_port}/alerts")
 
 
 def test_policy_is_pure() -> None:

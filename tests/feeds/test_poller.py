@@ -7,6 +7,7 @@ recording, its templated times rendered on the test's clock).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
@@ -131,10 +132,15 @@ def server() -> Iterator[FeedServer]:
 
 
 def closed_port() -> int:
-    """A local port nothing listens on (connection refused)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    """A local port nothing listens on (connection refused).
+
+    The socket stays bound without listening until the test process ends, so no other server
+    (another test worker) can take the port meanwhile and answer.
+    """
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    atexit.register(held.close)
+    return held.getsockname()[1]
 
 
 def feed_settings(base_url: str, **env: str) -> Settings:
