@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import shapely
@@ -21,6 +18,7 @@ from feeds.base import FetchContext, MemoryCache
 from feeds.http import HttpClient
 from layers.geography import load_geography
 from settings import Settings
+from tests.feeds.local_server import Answer, Query
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "fixtures" / "fema"
           / "openFemaNgClient_DisasterDeclarationsSummariesV2.json")
@@ -182,50 +180,12 @@ def test_query_params() -> None:
 
 # ------------------------------------------------------------------------ fetch, for real
 
-Route = Callable[[dict[str, list[str]]], tuple[int, str, bytes]]
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, dict[str, Route], list[dict[str, list[str]]]]]:
-    """A real local HTTP server: (base URL, routes by path, query of every request)."""
-    routes: dict[str, Route] = {}
-    queries: list[dict[str, list[str]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            queries.append(query)
-            route = routes.get(parts.path)
-            status, content_type, body = (route(query) if route
-                                          else (404, "text/plain", b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep test output quiet."""
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes, queries
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
 def _paged(payload: dict[str, Any], *, count: int = 0,
-           fail_at_skip: int | None = None) -> Route:
+           fail_at_skip: int | None = None) -> Callable[[Query], Answer]:
     """Serve the sample's rows by ``$skip``/``$top``, as OpenFEMA does."""
     rows = payload[fema.ENTITY]
 
-    def route(query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+    def route(query: Query) -> Answer:
         skip, top = int(query["$skip"][0]), int(query["$top"][0])
         if skip == fail_at_skip:
             return 500, "text/plain", b"Internal Server Error"
@@ -249,12 +209,12 @@ def _fetch(base: str) -> Any:
 PATH = "/api/open/v2/DisasterDeclarationsSummaries"
 
 
-def test_fetch_pages_until_a_short_page(server, payload, parsed,
+def test_fetch_pages_until_a_short_page(local_server, payload, parsed,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    base, routes, queries = server
-    routes[PATH] = _paged(payload)
+    local_server.routes[PATH] = _paged(payload)
     monkeypatch.setattr(fema, "PAGE_SIZE", 400)
-    result = _fetch(base)
+    result = _fetch(local_server.base)
+    queries = local_server.queries
     assert [q["$skip"] for q in queries] == [["0"], ["400"], ["800"]]
     assert all(q["$top"] == ["400"] for q in queries)
     assert all(q["$filter"][0].startswith("declarationDate ge '2022-07-30") for q in queries)
@@ -262,32 +222,29 @@ def test_fetch_pages_until_a_short_page(server, payload, parsed,
     assert {h.hazard_id for h in result.hazards} == {h.hazard_id for h in parsed.hazards}
 
 
-def test_fetch_stops_at_the_inline_count(server, payload,
+def test_fetch_stops_at_the_inline_count(local_server, payload,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    base, routes, queries = server
-    routes[PATH] = _paged(payload, count=1000)
+    local_server.routes[PATH] = _paged(payload, count=1000)
     monkeypatch.setattr(fema, "PAGE_SIZE", 500)
-    assert len(_fetch(base).hazards) == 480
-    assert [q["$skip"] for q in queries] == [["0"], ["500"]]  # no third, empty request
+    assert len(_fetch(local_server.base).hazards) == 480
+    assert [q["$skip"] for q in local_server.queries] == [["0"], ["500"]]  # no third, empty request
 
 
-def test_fetch_fails_as_a_whole_when_a_page_fails(server, payload,
+def test_fetch_fails_as_a_whole_when_a_page_fails(local_server, payload,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    base, routes, _queries = server
-    routes[PATH] = _paged(payload, fail_at_skip=400)
+    local_server.routes[PATH] = _paged(payload, fail_at_skip=400)
     monkeypatch.setattr(fema, "PAGE_SIZE", 400)
     with pytest.raises(FeedUnavailable):
-        _fetch(base)
+        _fetch(local_server.base)
 
 
-def test_fetch_is_bounded(server, payload, monkeypatch: pytest.MonkeyPatch) -> None:
-    base, routes, queries = server
-    routes[PATH] = _paged(payload)
+def test_fetch_is_bounded(local_server, payload, monkeypatch: pytest.MonkeyPatch) -> None:
+    local_server.routes[PATH] = _paged(payload)
     monkeypatch.setattr(fema, "PAGE_SIZE", 300)
     monkeypatch.setattr(fema, "MAX_PAGES", 2)
     with pytest.raises(FeedFormatError, match="more than 2 pages"):
-        _fetch(base)
-    assert len(queries) == 2
+        _fetch(local_server.base)
+    assert len(local_server.queries) == 2
 
 
 def test_geometry_is_polygonal_and_within_range(parsed) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import defusedxml
@@ -19,6 +17,7 @@ from feeds.base import FetchContext, MemoryCache
 from feeds.http import HttpClient
 from feeds.usgs import shaking_radius_km
 from settings import Settings
+from tests.feeds.local_server import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gdacs"
 RSS_24H = FIXTURES / "aio-georss-gdacs_gdacs-rss-24h.xml"
@@ -215,70 +214,30 @@ def test_arguments_are_checked_at_the_door() -> None:
 # --------------------------------------------------------------------------- fetch
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        server: _Server = self.server  # type: ignore[assignment]
-        path = self.path.split("?")[0]
-        server.hits[path] += 1
-        status, body, content_type = server.routes.get(path, (404, b"not found", "text/plain"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the tests count requests instead."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, tuple[int, bytes, str]] = {}
-        self.hits: collections.Counter[str] = collections.Counter()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up early are not test failures."""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @contextlib.contextmanager
-def _fetching(answer: tuple[int, bytes, str]) -> Iterator[FetchContext]:
-    server = _Server()
-    server.routes["/xml/rss.xml"] = answer
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    settings = Settings.from_env({}, gdacs_url=server.base + "/xml/rss.xml")
-    client = HttpClient(settings, sleep=lambda _s: None)
-    try:
-        yield FetchContext(client=client, cache=MemoryCache(), settings=settings, now=NOW)
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def _fetching(answer: tuple[int, str, bytes]) -> Iterator[FetchContext]:
+    with LocalServer() as server:
+        server.routes["/xml/rss.xml"] = answer
+        settings = Settings.from_env({}, gdacs_url=server.base + "/xml/rss.xml")
+        client = HttpClient(settings, sleep=lambda _s: None)
+        try:
+            yield FetchContext(client=client, cache=MemoryCache(), settings=settings, now=NOW)
+        finally:
+            client.close()
 
 
 def test_fetch_reads_the_feed_from_a_server() -> None:
-    with _fetching((200, RSS.read_bytes(), "application/rss+xml; charset=utf-8")) as ctx:
+    with _fetching((200, "application/rss+xml; charset=utf-8", RSS.read_bytes())) as ctx:
         result = gdacs.fetch(ctx)
     assert (len(result.hazards), result.skipped) == (16, 0)
 
 
 @pytest.mark.parametrize(("answer", "error"), [
-    ((500, b"oops", "text/plain"), FeedUnavailable),
-    ((200, RSS.read_bytes()[:5000], "application/rss+xml"), FeedFormatError),
-    ((200, b"<html><body>maintenance</body></html>", "text/html"), FeedFormatError),
+    ((500, "text/plain", b"oops"), FeedUnavailable),
+    ((200, "application/rss+xml", RSS.read_bytes()[:5000]), FeedFormatError),
+    ((200, "text/html", b"<html><body>maintenance</body></html>"), FeedFormatError),
 ])
-def test_failing_feed_fails_the_poll(answer: tuple[int, bytes, str],
+def test_failing_feed_fails_the_poll(answer: tuple[int, str, bytes],
                                      error: type[Exception]) -> None:
     with _fetching(answer) as ctx, pytest.raises(error):
         gdacs.fetch(ctx)

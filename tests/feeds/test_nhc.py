@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -270,42 +267,6 @@ def test_gis_of_another_storm_is_not_used() -> None:
 
 # ------------------------------------------------------------------------ fetch, for real
 
-Route = Callable[[], tuple[int, str, bytes]]
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, dict[str, Route], Counter[str]]]:
-    """A real local HTTP server: (base URL, routes by path, hits by path)."""
-    routes: dict[str, Route] = {}
-    hits: Counter[str] = Counter()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            hits[path] += 1
-            status, content_type, body = routes.get(
-                path, lambda: (404, "text/plain", b"not found"))()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep test output quiet."""
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes, hits
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
 def _storms_payload(base: str) -> dict[str, Any]:
     """The recorded CurrentStorms entry pointed at the local server, plus Sandy built from it."""
     payload = _json(CURRENT)
@@ -330,12 +291,11 @@ def _context(base: str, cache: MemoryCache) -> tuple[FetchContext, HttpClient]:
     return FetchContext(client=client, cache=cache, settings=settings, now=NOW), client
 
 
-def test_fetch_places_storms_with_gis_and_keeps_the_others_unplaced(server) -> None:
-    base, routes, hits = server
+def test_fetch_places_storms_with_gis_and_keeps_the_others_unplaced(local_server) -> None:
+    base, routes, hits = local_server.base, local_server.routes, local_server.hits
     storms = json.dumps(_storms_payload(base)).encode()
-    routes["/CurrentStorms.json"] = lambda: (200, "application/json", storms)
-    routes["/gis/al182012_5day_latest.zip"] = lambda: (
-        200, "application/zip", SANDY_ZIP.read_bytes())
+    routes["/CurrentStorms.json"] = (200, "application/json", storms)
+    routes["/gis/al182012_5day_latest.zip"] = (200, "application/zip", SANDY_ZIP.read_bytes())
     # Genevieve's zip is missing (404): the storm stays, unplaced, and the poll succeeds.
     cache = MemoryCache()
     ctx, client = _context(base, cache)
@@ -358,13 +318,13 @@ def test_fetch_places_storms_with_gis_and_keeps_the_others_unplaced(server) -> N
     assert hits["/gis/ep072026_5day_036.zip"] == 2  # refused, never cached
 
 
-def test_fetch_with_a_broken_zip_keeps_the_storm_unplaced(server) -> None:
-    base, routes, _hits = server
+def test_fetch_with_a_broken_zip_keeps_the_storm_unplaced(local_server) -> None:
+    base, routes = local_server.base, local_server.routes
     storms = json.dumps(_storms_payload(base)).encode()
-    routes["/CurrentStorms.json"] = lambda: (200, "application/json", storms)
-    routes["/gis/al182012_5day_latest.zip"] = lambda: (
+    routes["/CurrentStorms.json"] = (200, "application/json", storms)
+    routes["/gis/al182012_5day_latest.zip"] = (
         200, "application/zip", SANDY_ZIP.read_bytes()[:3000])
-    routes["/gis/ep072026_5day_036.zip"] = lambda: (503, "text/plain", b"busy")
+    routes["/gis/ep072026_5day_036.zip"] = (503, "text/plain", b"busy")
     ctx, client = _context(base, MemoryCache())
     try:
         result = nhc.fetch(ctx)
@@ -374,10 +334,9 @@ def test_fetch_with_a_broken_zip_keeps_the_storm_unplaced(server) -> None:
     assert result.unplaced == 2
 
 
-def test_fetch_fails_when_current_storms_fails(server) -> None:
-    base, routes, _hits = server
-    routes["/CurrentStorms.json"] = lambda: (500, "text/plain", b"oops")
-    ctx, client = _context(base, MemoryCache())
+def test_fetch_fails_when_current_storms_fails(local_server) -> None:
+    local_server.routes["/CurrentStorms.json"] = (500, "text/plain", b"oops")
+    ctx, client = _context(local_server.base, MemoryCache())
     try:
         with pytest.raises(FeedUnavailable):
             nhc.fetch(ctx)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import collections
 import copy
 import dataclasses
-import http.server
 import json
 import socket
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -29,6 +27,7 @@ from feeds.http import HttpClient
 from feeds.model import Hazard, ParseResult
 from layers.geography import load_geography
 from settings import Settings
+from tests.feeds.local_server import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "nws"
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
@@ -472,51 +471,22 @@ def test_parse_zone_fixtures() -> None:
         nws.parse_zone({"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}})
 
 
-class _Routes:
-    """What the test server answers, and how often each path was asked for."""
-
-    def __init__(self) -> None:
-        self.answers: dict[str, tuple[int, bytes]] = {}
-        self.hits: collections.Counter[str] = collections.Counter()
-        self.lock = threading.Lock()
-
-    def json(self, path: str, payload: Any, status: int = 200) -> None:
-        self.answers[path] = (status, json.dumps(payload).encode())
-
-    def fixture(self, path: str, name: str) -> None:
-        self.answers[path] = (200, (FIXTURES / name).read_bytes())
+GEOJSON = "application/geo+json"
 
 
 @pytest.fixture
-def server() -> Iterator[tuple[str, _Routes]]:
-    routes = _Routes()
+def server(local_server: LocalServer) -> LocalServer:
+    """The local server, answering unknown paths with a JSON 404 as api.weather.gov does."""
+    local_server.not_found = (404, GEOJSON, b'{"status": 404}')
+    return local_server
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            with routes.lock:
-                routes.hits[path] += 1
-            status, body = routes.answers.get(path, (404, b'{"status": 404}'))
-            self.send_response(status)
-            self.send_header("Content-Type", "application/geo+json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
+def _serve_json(server: LocalServer, path: str, payload: Any, status: int = 200) -> None:
+    server.routes[path] = (status, GEOJSON, json.dumps(payload).encode())
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+
+def _serve_fixture(server: LocalServer, path: str, name: str) -> None:
+    server.routes[path] = (200, GEOJSON, (FIXTURES / name).read_bytes())
 
 
 def _closed_port() -> int:
@@ -556,9 +526,9 @@ def _county_union(hazard: Hazard) -> Any:
 
 
 def test_fetch_places_by_zone_and_caches_it(server, make_ctx) -> None:
-    base, routes = server
-    routes.json("/alerts/active", _collection(_alert(["forecast/ORZ004"])))
-    routes.fixture("/zones/forecast/ORZ004", ORZ004)
+    base = server.base
+    _serve_json(server, "/alerts/active", _collection(_alert(["forecast/ORZ004"])))
+    _serve_fixture(server, "/zones/forecast/ORZ004", ORZ004)
     ctx = make_ctx(base)
     result = nws.fetch(ctx)
     (hazard,) = result.hazards
@@ -568,19 +538,19 @@ def test_fetch_places_by_zone_and_caches_it(server, make_ctx) -> None:
     assert ctx.cache.get("nws-zone:forecast/ORZ004", max_age_s=60, now=NOW) is not None
     again = nws.fetch(ctx)
     assert again.hazards[0].geometry_method == "zone"
-    assert routes.hits == {"/alerts/active": 2, "/zones/forecast/ORZ004": 1}
+    assert server.hits == {"/alerts/active": 2, "/zones/forecast/ORZ004": 1}
     # a week later the cached shape is too old and is fetched again
     later = dataclasses.replace(ctx, now=NOW + timedelta(days=8))
     assert nws.fetch(later).hazards[0].geometry_method == "zone"
-    assert routes.hits["/zones/forecast/ORZ004"] == 2
+    assert server.hits["/zones/forecast/ORZ004"] == 2
 
 
 def test_fetch_unions_zones_of_several_kinds(server, make_ctx) -> None:
-    base, routes = server
-    routes.json("/alerts/active",
+    base = server.base
+    _serve_json(server, "/alerts/active",
                 _collection(_alert(["forecast/ORZ004", "county/ORC041"])))
-    routes.fixture("/zones/forecast/ORZ004", ORZ004)
-    routes.fixture("/zones/county/ORC041", ORC041)
+    _serve_fixture(server, "/zones/forecast/ORZ004", ORZ004)
+    _serve_fixture(server, "/zones/county/ORC041", ORC041)
     (hazard,) = nws.fetch(make_ctx(base)).hazards
     assert hazard.geometry_method == "zone"
     expected = shape(_load(ORZ004)["geometry"]).union(nws.parse_zone(_load(ORC041)))
@@ -590,21 +560,21 @@ def test_fetch_unions_zones_of_several_kinds(server, make_ctx) -> None:
 
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_failing_zone_falls_back_to_counties(server, make_ctx, status: int) -> None:
-    base, routes = server
-    routes.json("/alerts/active", _collection(_alert(["forecast/ORZ004"])))
-    routes.json("/zones/forecast/ORZ004", {"status": status}, status=status)
+    base = server.base
+    _serve_json(server, "/alerts/active", _collection(_alert(["forecast/ORZ004"])))
+    _serve_json(server, "/zones/forecast/ORZ004", {"status": status}, status=status)
     ctx = make_ctx(base)
     result = nws.fetch(ctx)
     (hazard,) = result.hazards
     assert hazard.geometry_method == "county"
     assert hazard.geometry.equals(_county_union(hazard))
     nws.fetch(ctx)  # failures are not cached: asked again next poll
-    assert routes.hits["/zones/forecast/ORZ004"] == 2
+    assert server.hits["/zones/forecast/ORZ004"] == 2
 
 
 def test_unreachable_zone_server_falls_back_to_counties(server, make_ctx) -> None:
-    base, routes = server
-    routes.json("/alerts/active", _collection(_alert(["forecast/ORZ004"])))
+    base = server.base
+    _serve_json(server, "/alerts/active", _collection(_alert(["forecast/ORZ004"])))
     ctx = make_ctx(base, api_base=f"http://127.0.0.1:{_closed_port()}")
     (hazard,) = nws.fetch(ctx).hazards
     assert hazard.geometry_method == "county"
@@ -612,32 +582,32 @@ def test_unreachable_zone_server_falls_back_to_counties(server, make_ctx) -> Non
 
 def test_partly_known_zones_fall_back_to_counties(server, make_ctx) -> None:
     """The recorded alert names 11 zones; with only ORZ004 served, counties are used."""
-    base, routes = server
-    routes.json("/alerts/active", _load(PYNWS))
-    routes.fixture("/zones/forecast/ORZ004", ORZ004)
+    base = server.base
+    _serve_json(server, "/alerts/active", _load(PYNWS))
+    _serve_fixture(server, "/zones/forecast/ORZ004", ORZ004)
     ctx = make_ctx(base)
     (hazard,) = nws.fetch(ctx).hazards
     assert hazard.geometry_method == "county"
-    assert routes.hits["/zones/forecast/ORZ004"] == 1
+    assert server.hits["/zones/forecast/ORZ004"] == 1
     assert ctx.cache.get("nws-zone:forecast/ORZ004", max_age_s=60, now=NOW) is not None
-    assert sum(routes.hits.values()) == 1 + 11
+    assert sum(server.hits.values()) == 1 + 11
 
 
 def test_zone_outage_stops_zone_requests_for_the_poll(server, make_ctx) -> None:
-    base, routes = server
+    base = server.base
     zones = [f"forecast/ORZ00{i}" for i in range(1, 7)]
-    routes.json("/alerts/active", _collection(_alert(zones)))
+    _serve_json(server, "/alerts/active", _collection(_alert(zones)))
     for zone in zones:
-        routes.json(f"/zones/{zone}", {}, status=502)
+        _serve_json(server, f"/zones/{zone}", {}, status=502)
     (hazard,) = nws.fetch(make_ctx(base)).hazards
     assert hazard.geometry_method == "county"
-    assert sum(routes.hits.values()) == 1 + nws.ZONE_OUTAGE_LIMIT
+    assert sum(server.hits.values()) == 1 + nws.ZONE_OUTAGE_LIMIT
 
 
 def test_zone_fetch_budget_and_prefilled_cache(server, make_ctx) -> None:
-    base, routes = server
+    base = server.base
     for i in range(1, 5):
-        routes.fixture(f"/zones/forecast/ORZ00{i}", ORZ004)
+        _serve_fixture(server, f"/zones/forecast/ORZ00{i}", ORZ004)
     cache = MemoryCache()
     cache.put("nws-zone:forecast/ORZ001", shapely.to_wkb(shapely.box(0, 0, 1, 1)), now=NOW)
     cache.put("nws-zone:forecast/ORZ002", b"not wkb", now=NOW)
@@ -647,37 +617,37 @@ def test_zone_fetch_budget_and_prefilled_cache(server, make_ctx) -> None:
                                      now=NOW, max_fetches=2)
     assert found["forecast/ORZ001"].equals(shapely.box(0, 0, 1, 1))
     assert set(found) == {"forecast/ORZ001", "forecast/ORZ002", "forecast/ORZ003"}
-    assert routes.hits == {"/zones/forecast/ORZ002": 1, "/zones/forecast/ORZ003": 1}
+    assert server.hits == {"/zones/forecast/ORZ002": 1, "/zones/forecast/ORZ003": 1}
 
 
 def test_zone_without_shape_is_cached_as_empty(server, make_ctx) -> None:
-    base, routes = server
-    routes.json("/alerts/active", _collection(_alert(["forecast/ORZ004"])))
+    base = server.base
+    _serve_json(server, "/alerts/active", _collection(_alert(["forecast/ORZ004"])))
     zone = _load(ORZ004)
     zone["geometry"] = None
-    routes.json("/zones/forecast/ORZ004", zone)
+    _serve_json(server, "/zones/forecast/ORZ004", zone)
     ctx = make_ctx(base)
     assert nws.fetch(ctx).hazards[0].geometry_method == "county"
     assert nws.fetch(ctx).hazards[0].geometry_method == "county"
-    assert routes.hits["/zones/forecast/ORZ004"] == 1
+    assert server.hits["/zones/forecast/ORZ004"] == 1
 
 
 def test_fetch_recorded_sample_with_zone_server_down(server, make_ctx, big) -> None:
-    base, routes = server
-    routes.json("/alerts/active", big[NORTHWEST][0])
+    base = server.base
+    _serve_json(server, "/alerts/active", big[NORTHWEST][0])
     ctx = make_ctx(base, api_base=f"http://127.0.0.1:{_closed_port()}")
     result = nws.fetch(ctx)
     assert nws.placement_counts(result.hazards) == nws.placement_counts(big[NORTHWEST][2].hazards)
-    assert routes.hits == {"/alerts/active": 1}
+    assert server.hits == {"/alerts/active": 1}
 
 
 @pytest.mark.parametrize("answer", [
-    (200, b'{"type": "Feature", "properties": {}}'),
-    (500, b"{}"),
-    (404, b"{}"),
+    (200, GEOJSON, b'{"type": "Feature", "properties": {}}'),
+    (500, GEOJSON, b"{}"),
+    (404, GEOJSON, b"{}"),
 ])
 def test_fetch_fails_as_a_whole_when_the_alerts_do(server, make_ctx, answer) -> None:
-    base, routes = server
-    routes.answers["/alerts/active"] = answer
+    base = server.base
+    server.routes["/alerts/active"] = answer
     with pytest.raises(FeedError):
         nws.fetch(make_ctx(base))

@@ -3,12 +3,9 @@ fetch (Atom -> CAP, cached) from a real local server."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import defusedxml
@@ -23,6 +20,7 @@ from feeds import FeedFormatError, FeedUnavailable, tsunami
 from feeds.base import FetchContext, MemoryCache
 from feeds.http import HttpClient
 from settings import Settings
+from tests.feeds.local_server import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tsunami"
 CAP_2012 = FIXTURES / "cap-ts_PAAQ-1-mbvnpe_2012.xml"
@@ -274,56 +272,8 @@ def test_atom_entries_name_their_cap_documents() -> None:
 # --------------------------------------------------------------------------- fetch
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        server: _Server = self.server  # type: ignore[assignment]
-        path = self.path.split("?")[0]
-        server.hits[path] += 1
-        status, body, content_type = server.routes.get(path, (404, b"not found", "text/plain"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the tests count requests instead."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, tuple[int, bytes, str]] = {}
-        self.hits: collections.Counter[str] = collections.Counter()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up early are not test failures."""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
 @contextlib.contextmanager
-def _serving() -> Iterator[_Server]:
-    server = _Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-@contextlib.contextmanager
-def _context(server: _Server, paths: tuple[str, ...],
+def _context(server: LocalServer, paths: tuple[str, ...],
              cache: MemoryCache | None = None) -> Iterator[FetchContext]:
     settings = Settings.from_env({}, tsunami_urls=",".join(server.base + p for p in paths))
     client = HttpClient(settings, sleep=lambda _s: None)
@@ -341,20 +291,20 @@ CAP_PATHS = {"/events/PAAQ/2012/mbvnpe/PAAQCAP.xml": CAP_2012,
              "/events/PAAQ/2022/rcz9ap/PAAQCAP.xml": CAP_HAIDA_GWAII}
 
 
-def _play_centres(server: _Server) -> None:
+def _play_centres(server: LocalServer) -> None:
     """NTWC's feed links two messages (one absolute, one relative link) and a bulletin whose CAP
     document is gone; PTWC's feed links the third message."""
     cap_paths = list(CAP_PATHS)
-    server.routes[NTWC] = (200, _atom(server.base + cap_paths[0], cap_paths[1],
-                                      "/events/PAAQ/gone/PAAQCAP.xml"), XML)
-    server.routes[PTWC] = (200, _atom(server.base + cap_paths[2]), XML)
+    server.routes[NTWC] = (200, XML, _atom(server.base + cap_paths[0], cap_paths[1],
+                                           "/events/PAAQ/gone/PAAQCAP.xml"))
+    server.routes[PTWC] = (200, XML, _atom(server.base + cap_paths[2]))
     for path, fixture in CAP_PATHS.items():
-        server.routes[path] = (200, fixture.read_bytes(), XML)
+        server.routes[path] = (200, XML, fixture.read_bytes())
 
 
 def test_fetch_follows_atom_feeds_to_cap_documents_and_caches_them() -> None:
     cache = MemoryCache()
-    with _serving() as server:
+    with LocalServer() as server:
         _play_centres(server)
         with _context(server, (NTWC, PTWC), cache) as ctx:
             result = tsunami.fetch(ctx)
@@ -372,16 +322,16 @@ def test_fetch_follows_atom_feeds_to_cap_documents_and_caches_them() -> None:
 
 
 def test_feed_url_answering_with_a_cap_document_is_parsed_directly() -> None:
-    with _serving() as server:
-        server.routes["/cap.xml"] = (200, CAP_DUTCH_HARBOR.read_bytes(), XML)
+    with LocalServer() as server:
+        server.routes["/cap.xml"] = (200, XML, CAP_DUTCH_HARBOR.read_bytes())
         with _context(server, ("/cap.xml",)) as ctx:
             result = tsunami.fetch(ctx)
     assert [h.hazard_id for h in result.hazards] == ["tsunami:PAAQ-1-rfwv11"]
 
 
 def test_cap_links_to_other_hosts_are_not_followed() -> None:
-    with _serving() as server:
-        server.routes[NTWC] = (200, _atom("http://internal.example/PAAQCAP.xml"), XML)
+    with LocalServer() as server:
+        server.routes[NTWC] = (200, XML, _atom("http://internal.example/PAAQCAP.xml"))
         with _context(server, (NTWC,)) as ctx:
             result = tsunami.fetch(ctx)
     assert (result.hazards, result.skipped) == ((), 1)
@@ -389,15 +339,15 @@ def test_cap_links_to_other_hosts_are_not_followed() -> None:
 
 
 def test_unreachable_cap_document_or_feed_fails_the_poll() -> None:
-    with _serving() as server:
+    with LocalServer() as server:
         _play_centres(server)
-        server.routes["/events/PAAQ/2022/rfwv11/PAAQCAP.xml"] = (503, b"busy", "text/plain")
+        server.routes["/events/PAAQ/2022/rfwv11/PAAQCAP.xml"] = (503, "text/plain", b"busy")
         with _context(server, (NTWC, PTWC)) as ctx, pytest.raises(FeedUnavailable):
             tsunami.fetch(ctx)
         _play_centres(server)
-        server.routes[PTWC] = (500, b"oops", "text/plain")
+        server.routes[PTWC] = (500, "text/plain", b"oops")
         with _context(server, (NTWC, PTWC)) as ctx, pytest.raises(FeedUnavailable):
             tsunami.fetch(ctx)
-        server.routes[PTWC] = (200, b'<rss version="2.0"><channel/></rss>', XML)
+        server.routes[PTWC] = (200, XML, b'<rss version="2.0"><channel/></rss>')
         with _context(server, (NTWC, PTWC)) as ctx, pytest.raises(FeedFormatError):
             tsunami.fetch(ctx)

@@ -7,10 +7,8 @@ import collections
 import contextlib
 import itertools
 import json
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ from feeds.base import FetchContext, MemoryCache
 from feeds.http import HttpClient
 from layers.shapes import geodesic_within
 from settings import Settings
+from tests.feeds.local_server import LocalServer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "usgs"
 SIGNIFICANT = FIXTURES / "naseemao_significant_month.geojson"
@@ -299,61 +298,13 @@ def test_arguments_are_checked_at_the_door() -> None:
 # --------------------------------------------------------------------------- fetch
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        server: _Server = self.server  # type: ignore[assignment]
-        path = self.path.split("?")[0]
-        server.hits[path] += 1
-        status, body, content_type = server.routes.get(path, (404, b"not found", "text/plain"))
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        """Quiet: the tests count requests instead."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.routes: dict[str, tuple[int, bytes, str]] = {}
-        self.hits: collections.Counter[str] = collections.Counter()
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that hang up early (a refused 404, a retried 500) are not test failures."""
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-@contextlib.contextmanager
-def _serving() -> Iterator[_Server]:
-    server = _Server()
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 SUMMARY_PATH = "/earthquakes/feed/v1.0/summary/significant_month.geojson"
 DETAIL_PATH = "/earthquakes/feed/v1.0/detail/us6000len8.geojson"
 CONTOUR_PATH = "/realtime/product/shakemap/us1000chhc/us/1518531492473/download/cont_mi.json"
 JSON = "application/json"
 
 
-def _play_usgs(server: _Server) -> None:
+def _play_usgs(server: LocalServer) -> None:
     """The recorded files with earthquake.usgs.gov rewritten to the local server (in memory;
     the fixtures stay as recorded). Only us6000len8 has a detail here: the Taiwan detail file
     stands in for it, and its contour link serves the recorded contours; every other detail
@@ -361,13 +312,13 @@ def _play_usgs(server: _Server) -> None:
     def local(path: Path) -> bytes:
         return path.read_bytes().replace(b"https://earthquake.usgs.gov", server.base.encode())
 
-    server.routes[SUMMARY_PATH] = (200, local(SIGNIFICANT), JSON)
-    server.routes[DETAIL_PATH] = (200, local(DETAIL_TAIWAN), JSON)
-    server.routes[CONTOUR_PATH] = (200, CONTOURS.read_bytes(), JSON)
+    server.routes[SUMMARY_PATH] = (200, JSON, local(SIGNIFICANT))
+    server.routes[DETAIL_PATH] = (200, JSON, local(DETAIL_TAIWAN))
+    server.routes[CONTOUR_PATH] = (200, JSON, CONTOURS.read_bytes())
 
 
 @contextlib.contextmanager
-def _context(server: _Server, cache: MemoryCache | None = None) -> Iterator[FetchContext]:
+def _context(server: LocalServer, cache: MemoryCache | None = None) -> Iterator[FetchContext]:
     settings = Settings.from_env({}, usgs_url=server.base + SUMMARY_PATH)
     client = HttpClient(settings, sleep=lambda _s: None)
     try:
@@ -384,7 +335,7 @@ def _by_id(result: object) -> dict:
 def test_fetch_uses_detail_and_contours_and_caches_them() -> None:
     expected = usgs.shakemap_area(CONTOURS.read_bytes(), epicentre=(62.0449, 34.5565))
     cache = MemoryCache()
-    with _serving() as server:
+    with LocalServer() as server:
         _play_usgs(server)
         with _context(server, cache) as ctx:
             result = usgs.fetch(ctx)
@@ -411,28 +362,28 @@ def test_fetch_uses_detail_and_contours_and_caches_them() -> None:
 
 def test_changed_event_is_fetched_again() -> None:
     cache = MemoryCache()
-    with _serving() as server:
+    with LocalServer() as server:
         _play_usgs(server)
         with _context(server, cache) as ctx:
             usgs.fetch(ctx)
-        summary = json.loads(server.routes[SUMMARY_PATH][1])
+        summary = json.loads(server.routes[SUMMARY_PATH][2])
         summary["features"][0]["properties"]["updated"] += 60_000
-        server.routes[SUMMARY_PATH] = (200, json.dumps(summary).encode(), JSON)
+        server.routes[SUMMARY_PATH] = (200, JSON, json.dumps(summary).encode())
         with _context(server, cache) as ctx:
             usgs.fetch(ctx)
         assert server.hits[DETAIL_PATH] == server.hits[CONTOUR_PATH] == 2
 
 
 @pytest.mark.parametrize(("route", "answer"), [
-    (DETAIL_PATH, (500, b"oops", "text/plain")),
-    (DETAIL_PATH, (200, b"<!DOCTYPE html><html>maintenance</html>", "text/html")),
-    (DETAIL_PATH, (200, b'{"type": "Feature", "properties": {"prod', JSON)),
-    (CONTOUR_PATH, (404, b"gone", "text/plain")),
-    (CONTOUR_PATH, (200, b'{"type": "FeatureCollection", "features": []}', JSON)),
+    (DETAIL_PATH, (500, "text/plain", b"oops")),
+    (DETAIL_PATH, (200, "text/html", b"<!DOCTYPE html><html>maintenance</html>")),
+    (DETAIL_PATH, (200, JSON, b'{"type": "Feature", "properties": {"prod')),
+    (CONTOUR_PATH, (404, "text/plain", b"gone")),
+    (CONTOUR_PATH, (200, JSON, b'{"type": "FeatureCollection", "features": []}')),
 ])
 def test_failing_detail_or_contours_fall_back_to_the_radius_rule(
-        route: str, answer: tuple[int, bytes, str]) -> None:
-    with _serving() as server:
+        route: str, answer: tuple[int, str, bytes]) -> None:
+    with LocalServer() as server:
         _play_usgs(server)
         server.routes[route] = answer
         with _context(server) as ctx:
@@ -444,12 +395,12 @@ def test_failing_detail_or_contours_fall_back_to_the_radius_rule(
 
 
 def test_detail_links_to_other_hosts_are_not_followed() -> None:
-    with _serving() as server:
+    with LocalServer() as server:
         _play_usgs(server)
-        summary = server.routes[SUMMARY_PATH][1].replace(
+        summary = server.routes[SUMMARY_PATH][2].replace(
             server.base.encode() + b"/earthquakes/feed/v1.0/detail/us6000len8",
             b"http://internal.example/earthquakes/feed/v1.0/detail/us6000len8")
-        server.routes[SUMMARY_PATH] = (200, summary, JSON)
+        server.routes[SUMMARY_PATH] = (200, JSON, summary)
         with _context(server) as ctx:
             result = usgs.fetch(ctx)
         assert _by_id(result)["usgs:us6000len8"].geometry_method == "radius"
@@ -457,12 +408,12 @@ def test_detail_links_to_other_hosts_are_not_followed() -> None:
 
 
 @pytest.mark.parametrize(("answer", "error"), [
-    ((503, b"busy", "text/plain"), FeedUnavailable),
-    ((200, SIGNIFICANT.read_bytes()[:3000], JSON), FeedFormatError),
+    ((503, "text/plain", b"busy"), FeedUnavailable),
+    ((200, JSON, SIGNIFICANT.read_bytes()[:3000]), FeedFormatError),
 ])
-def test_failing_summary_fails_the_poll(answer: tuple[int, bytes, str],
+def test_failing_summary_fails_the_poll(answer: tuple[int, str, bytes],
                                         error: type[Exception]) -> None:
-    with _serving() as server:
+    with LocalServer() as server:
         server.routes[SUMMARY_PATH] = answer
         with _context(server) as ctx, pytest.raises(error):
             usgs.fetch(ctx)

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -19,6 +16,7 @@ from feeds import FeedError, FeedFormatError, FeedRejected, FeedUnavailable, wil
 from feeds.base import FetchContext, Fetched, MemoryCache
 from feeds.http import HttpClient
 from settings import Settings
+from tests.feeds.local_server import Answer, Query
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "wildfire"
 PAGE1 = FIXTURES / "written_wfigs_perimeters_current_page1.geojson"
@@ -187,49 +185,11 @@ def test_arcgis_error_bodies_map_to_feed_errors(code: Any, error: type[Exception
 
 # ------------------------------------------------------------------------ fetch, for real
 
-Route = Callable[[dict[str, list[str]]], tuple[int, str, bytes]]
-
-
-@pytest.fixture
-def server() -> Iterator[tuple[str, dict[str, Route], list[dict[str, list[str]]]]]:
-    """A real local HTTP server: (base URL, routes by path, query of every request)."""
-    routes: dict[str, Route] = {}
-    queries: list[dict[str, list[str]]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            queries.append(query)
-            route = routes.get(parts.path)
-            status, content_type, body = (route(query) if route
-                                          else (404, "text/plain", b"not found"))
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Keep test output quiet."""
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", routes, queries
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
-
-
-def _pages(second: Callable[[], tuple[int, str, bytes]]) -> Route:
+def _pages(second: Callable[[], Answer]) -> Callable[[Query], Answer]:
     """Page 1 from the fixture at offset 0, ``second()`` at any other offset."""
     first = PAGE1.read_bytes()
 
-    def route(query: dict[str, list[str]]) -> tuple[int, str, bytes]:
+    def route(query: Query) -> Answer:
         if query.get("resultOffset") == ["0"]:
             return 200, "application/geo+json", first
         return second()
@@ -247,12 +207,12 @@ def _fetch(base: str) -> Any:
         client.close()
 
 
-def test_fetch_pages_until_the_transfer_limit_is_no_longer_exceeded(server) -> None:
-    base, routes, queries = server
+def test_fetch_pages_until_the_transfer_limit_is_no_longer_exceeded(local_server) -> None:
     second = PAGE2.read_bytes()
-    routes["/query"] = _pages(lambda: (200, "application/geo+json", second))
-    result = _fetch(base)
+    local_server.routes["/query"] = _pages(lambda: (200, "application/geo+json", second))
+    result = _fetch(local_server.base)
     assert [h.hazard_id for h in result.hazards] == [CANYON, RX_UNIT, RIVER, BUTTE, COMPLEX]
+    queries = local_server.queries
     assert [q["resultOffset"] for q in queries] == [["0"], ["3"]]  # advanced by what came
     for query in queries:
         assert query["where"] == ["1=1"] and query["outFields"] == ["*"]
@@ -260,47 +220,44 @@ def test_fetch_pages_until_the_transfer_limit_is_no_longer_exceeded(server) -> N
         assert query["resultRecordCount"] == [str(wildfire.PAGE_SIZE)]
 
 
-def test_fetch_fails_as_a_whole_when_page_two_fails(server) -> None:
+def test_fetch_fails_as_a_whole_when_page_two_fails(local_server) -> None:
     """All or nothing: no partial set of fires; the poller keeps the last good snapshot."""
-    base, routes, queries = server
-    routes["/query"] = _pages(lambda: (500, "text/plain", b"Internal Server Error"))
+    local_server.routes["/query"] = _pages(lambda: (500, "text/plain", b"Internal Server Error"))
     with pytest.raises(FeedUnavailable):
-        _fetch(base)
-    assert len(queries) == 1 + Settings.from_env({}).http_retries + 1  # page 2 was retried
+        _fetch(local_server.base)
+    # page 2 was retried
+    assert len(local_server.queries) == 1 + Settings.from_env({}).http_retries + 1
 
 
-def test_fetch_fails_on_an_arcgis_error_body_with_status_200(server) -> None:
-    base, routes, _queries = server
+def test_fetch_fails_on_an_arcgis_error_body_with_status_200(local_server) -> None:
     error = json.dumps({"error": {"code": 503, "message": "busy", "details": []}}).encode()
-    routes["/query"] = _pages(lambda: (200, "application/json", error))
+    local_server.routes["/query"] = _pages(lambda: (200, "application/json", error))
     with pytest.raises(FeedUnavailable, match="ArcGIS error 503"):
-        _fetch(base)
+        _fetch(local_server.base)
 
 
-def test_fetch_fails_on_an_html_page_two(server) -> None:
-    base, routes, _queries = server
-    routes["/query"] = _pages(lambda: (200, "text/html", b"<html><body>down</body></html>"))
+def test_fetch_fails_on_an_html_page_two(local_server) -> None:
+    local_server.routes["/query"] = _pages(
+        lambda: (200, "text/html", b"<html><body>down</body></html>"))
     with pytest.raises(FeedFormatError):
-        _fetch(base)
+        _fetch(local_server.base)
 
 
-def test_fetch_stops_after_max_pages(server, monkeypatch: pytest.MonkeyPatch) -> None:
-    base, routes, queries = server
+def test_fetch_stops_after_max_pages(local_server, monkeypatch: pytest.MonkeyPatch) -> None:
     endless = PAGE1.read_bytes()
-    routes["/query"] = lambda _query: (200, "application/geo+json", endless)
+    local_server.routes["/query"] = lambda _query: (200, "application/geo+json", endless)
     monkeypatch.setattr(wildfire, "MAX_PAGES", 3)
     with pytest.raises(FeedFormatError, match="more than 3 pages"):
-        _fetch(base)
-    assert len(queries) == 3
+        _fetch(local_server.base)
+    assert len(local_server.queries) == 3
 
 
-def test_fetch_refuses_an_empty_page_that_claims_more(server) -> None:
-    base, routes, _queries = server
+def test_fetch_refuses_an_empty_page_that_claims_more(local_server) -> None:
     empty = json.dumps({"type": "FeatureCollection", "features": [],
                         "properties": {"exceededTransferLimit": True}}).encode()
-    routes["/query"] = _pages(lambda: (200, "application/geo+json", empty))
+    local_server.routes["/query"] = _pages(lambda: (200, "application/geo+json", empty))
     with pytest.raises(FeedFormatError, match="empty"):
-        _fetch(base)
+        _fetch(local_server.base)
 
 
 def test_counts_of_the_written_fixture() -> None:
