@@ -7,6 +7,7 @@ on http://127.0.0.1:8050 with the synthetic demo roster, generating it on first 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -58,6 +59,16 @@ def _open(settings: Settings):
     from store.db import open_store
 
     return open_store(settings.resolved_database_url)
+
+
+@contextlib.contextmanager
+def _store(settings: Settings):
+    """The store for one short command; its connections are closed afterwards."""
+    engine = _open(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _open_with_roster(settings: Settings):
@@ -474,8 +485,9 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 
     password, generated = _read_password(args)
     try:
-        user = create_user(_open(settings), args.username, args.role, password, actor=_actor(),
-                           now=_now())
+        with _store(settings) as engine:
+            user = create_user(engine, args.username, args.role, password, actor=_actor(),
+                               now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -488,8 +500,8 @@ def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
     from store.users import list_tokens, list_users
 
-    engine = _open(settings)
-    users, tokens = list_users(engine), list_tokens(engine)
+    with _store(settings) as engine:
+        users, tokens = list_users(engine), list_tokens(engine)
     if args.json:
         print(json.dumps({"users": [u.as_json() for u in users],
                           "tokens": [t.as_json() for t in tokens]}, indent=2))
@@ -512,8 +524,9 @@ def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
     from store.users import set_disabled
 
     try:
-        user = set_disabled(_open(settings), args.username, not args.enable, actor=_actor(),
-                            now=_now())
+        with _store(settings) as engine:
+            user = set_disabled(engine, args.username, not args.enable, actor=_actor(),
+                                now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -527,7 +540,8 @@ def cmd_users_set_role(settings: Settings, args: argparse.Namespace) -> int:
     from store.users import set_role
 
     try:
-        user = set_role(_open(settings), args.username, args.role, actor=_actor(), now=_now())
+        with _store(settings) as engine:
+            user = set_role(engine, args.username, args.role, actor=_actor(), now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -541,8 +555,8 @@ def cmd_users_reset_password(settings: Settings, args: argparse.Namespace) -> in
 
     password, generated = _read_password(args)
     try:
-        user = reset_password(_open(settings), args.username, password, actor=_actor(),
-                              now=_now())
+        with _store(settings) as engine:
+            user = reset_password(engine, args.username, password, actor=_actor(), now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -556,13 +570,14 @@ def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
     from store import AccountError
     from store.users import issue_token, revoke_token
 
-    engine = _open(settings)
     try:
-        if args.revoke is not None:
-            token = revoke_token(engine, args.revoke, actor=_actor(), now=_now())
-            print(f"Token {token.token_id} ({token.name}) is revoked; it stops working at once.")
-            return EXIT_OK
-        token, secret = issue_token(engine, args.display, actor=_actor(), now=_now())
+        with _store(settings) as engine:
+            if args.revoke is not None:
+                token = revoke_token(engine, args.revoke, actor=_actor(), now=_now())
+                print(f"Token {token.token_id} ({token.name}) is revoked; it stops working at "
+                      "once.")
+                return EXIT_OK
+            token, secret = issue_token(engine, args.display, actor=_actor(), now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,7 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -216,6 +218,10 @@ class Settings:
                      "signin_lockout_failures", "signin_lockout_minutes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for part in re.split(r"[;,]", self.signin_rate_limit):
+            if not _RATE.match(part):
+                raise ValueError(f"signin_rate_limit: expected limits like '10 per minute;50 "
+                                 f"per hour', got {self.signin_rate_limit!r}")
         if self.secret_key and len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 characters (or empty)")
 

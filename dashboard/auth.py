@@ -627,7 +627,8 @@ def init_app(app: dash.Dash, settings: Settings, engine: Engine) -> AuthState:
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         # The cookie signature's age limit; password sessions are shorter (checked by the gate)
         PERMANENT_SESSION_LIFETIME=timedelta(days=settings.display_session_days),
-        MAX_CONTENT_LENGTH=2_000_000,
+        # Requests larger than this are refused before any view runs (roster uploads fit).
+        MAX_CONTENT_LENGTH=64 * 1024 * 1024,
     )
     try:
         attempt_limits = list(limits.parse_many(settings.signin_rate_limit))
