@@ -7,6 +7,7 @@ on http://127.0.0.1:8050 with the synthetic demo roster, generating it on first 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import logging
@@ -60,6 +61,16 @@ def _open(settings: Settings):
     return open_store(settings.resolved_database_url)
 
 
+@contextlib.contextmanager
+def _store(settings: Settings):
+    """The store for one short command; its connections are closed afterwards."""
+    engine = _open(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def _open_with_roster(settings: Settings):
     """Open the store; on first use (no roster ever stored) generate the demo roster."""
     from store.importer import store_demo_roster
@@ -90,16 +101,45 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     from dashboard.services import Services
 
     engine = _open_with_roster(settings)
+    _first_admin(engine, settings)
     app = create_app(settings, Services.from_engine(engine, settings))
     scheduler = _start_feeds(engine, settings, args)
-    print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop)",
-          file=sys.stderr)
+    print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop; "
+          f"sign in at /login)", file=sys.stderr)
+    if not settings.secure_cookies and not settings.on_loopback:
+        print("WARNING: serving beyond loopback with MISSIONWATCH_COOKIE_SECURE=false: "
+              "session cookies travel in clear text unless a TLS proxy is in front.",
+              file=sys.stderr)
     try:
         app.run(host=settings.host, port=settings.port, debug=args.debug)
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
     return EXIT_OK
+
+
+FIRST_ADMIN = "admin"
+
+
+def _first_admin(engine, settings: Settings) -> None:
+    """First run: create the administrator with a random password and print it, once.
+
+    The password goes to the terminal only (never to a log); the store keeps its hash.
+    """
+    from store.users import count_users, create_user, generate_password
+
+    if count_users(engine) > 0:
+        return
+    password = generate_password()
+    create_user(engine, FIRST_ADMIN, "admin", password, actor="system:first-run", now=_now())
+    print("\n" + "=" * 72 + "\n"
+          f"First run: created the administrator '{FIRST_ADMIN}' with the password\n\n"
+          f"    {password}\n\n"
+          "It is shown only this once (the store keeps only its hash). Sign in at\n"
+          f"http://{settings.host}:{settings.port}/login, then add people with\n"
+          "'python app.py users add NAME --role coordinator'. Lost it? Run\n"
+          f"'python app.py users reset-password {FIRST_ADMIN}'.\n" + "=" * 72 + "\n",
+          file=sys.stderr, flush=True)
 
 
 def _start_feeds(engine, settings: Settings, args: argparse.Namespace):
@@ -430,6 +470,126 @@ def cmd_hazards(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _read_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password from stdin (--password-stdin), else a generated one; and whether generated."""
+    from store.users import generate_password
+
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\r\n"), False
+    return generate_password(), True
+
+
+def cmd_users_add(settings: Settings, args: argparse.Namespace) -> int:
+    from store import AccountError
+    from store.users import create_user
+
+    password, generated = _read_password(args)
+    try:
+        with _store(settings) as engine:
+            user = create_user(engine, args.username, args.role, password, actor=_actor(),
+                               now=_now())
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"Added user {user.username} (id {user.user_id}) with role {user.role}.")
+    if generated:
+        print(f"Password (shown only now; the store keeps its hash): {password}")
+    return EXIT_OK
+
+
+def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
+    from store.users import list_tokens, list_users
+
+    with _store(settings) as engine:
+        users, tokens = list_users(engine), list_tokens(engine)
+    if args.json:
+        print(json.dumps({"users": [u.as_json() for u in users],
+                          "tokens": [t.as_json() for t in tokens]}, indent=2))
+        return EXIT_OK
+    print(f"{'user':<24} {'role':<12} {'state':<9} {'last sign-in':<21} locked until")
+    for u in users:
+        print(f"{u.username:<24} {u.role:<12} {'disabled' if u.disabled else 'active':<9} "
+              f"{_when(u.last_sign_in):<21} {_when(u.locked_until) if u.locked_until else ''}")
+    if tokens:
+        print(f"\n{'token':>5}  {'display':<24} {'role':<8} {'issued':<21} {'last used':<21} "
+              "revoked")
+        for t in tokens:
+            print(f"{t.token_id:>5}  {t.name:<24} {t.role:<8} {_when(t.created_at):<21} "
+                  f"{_when(t.last_used_at):<21} {_when(t.revoked_at) if t.revoked_at else ''}")
+    return EXIT_OK
+
+
+def cmd_users_disable(settings: Settings, args: argparse.Namespace) -> int:
+    from store import AccountError
+    from store.users import set_disabled
+
+    try:
+        with _store(settings) as engine:
+            user = set_disabled(engine, args.username, not args.enable, actor=_actor(),
+                                now=_now())
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    state = "disabled; their sessions have ended" if user.disabled else "enabled"
+    print(f"User {user.username} is {state}.")
+    return EXIT_OK
+
+
+def cmd_users_set_role(settings: Settings, args: argparse.Namespace) -> int:
+    from store import AccountError
+    from store.users import set_role
+
+    try:
+        with _store(settings) as engine:
+            user = set_role(engine, args.username, args.role, actor=_actor(), now=_now())
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"User {user.username} now has role {user.role}; their sessions have ended.")
+    return EXIT_OK
+
+
+def cmd_users_reset_password(settings: Settings, args: argparse.Namespace) -> int:
+    from store import AccountError
+    from store.users import reset_password
+
+    password, generated = _read_password(args)
+    try:
+        with _store(settings) as engine:
+            user = reset_password(engine, args.username, password, actor=_actor(), now=_now())
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"New password set for {user.username}; lockout cleared, sessions ended.")
+    if generated:
+        print(f"Password (shown only now; the store keeps its hash): {password}")
+    return EXIT_OK
+
+
+def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
+    from store import AccountError
+    from store.users import issue_token, revoke_token
+
+    try:
+        with _store(settings) as engine:
+            if args.revoke is not None:
+                token = revoke_token(engine, args.revoke, actor=_actor(), now=_now())
+                print(f"Token {token.token_id} ({token.name}) is revoked; it stops working at "
+                      "once.")
+                return EXIT_OK
+            token, secret = issue_token(engine, args.display, actor=_actor(), now=_now())
+    except AccountError as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"Display token {token.token_id} for {token.name!r} (role display). Shown only now; "
+          "the store keeps its hash:")
+    print(f"  {secret}")
+    print(f"Open the wall at http://{settings.host}:{settings.port}/?token={secret}")
+    print("or send the header 'Authorization: Bearer <token>'. Revoke with "
+          f"'python app.py users token --revoke {token.token_id}'.")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -543,6 +703,51 @@ def build_parser() -> argparse.ArgumentParser:
     hazards.add_argument("--all", action="store_true",
                          help="include expired and cancelled hazards still stored")
     hazards.set_defaults(func=cmd_hazards)
+
+    from store.users import ROLES
+
+    users = commands.add_parser(
+        "users", help="dashboard users, roles and wall-display tokens",
+        description="Manage who may sign in to the dashboard. Roles: display (the wall: "
+                    "aggregates only), coordinator (affected lists, outreach, exports), admin "
+                    "(roster import, users, audit log). Every change is audited.")
+    users_commands = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = users_commands.add_parser(
+        "add", help="add a user; prints a generated password once",
+        description="Add a user with a role. A random password is generated and printed once "
+                    "(the store keeps only its argon2 hash), unless --password-stdin.")
+    add.add_argument("username", help="2-64 characters: a-z, 0-9 and ._@-")
+    add.add_argument("--role", required=True, choices=ROLES, help="the user's role")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read the password (12+ characters) from the first line of stdin")
+    add.set_defaults(func=cmd_users_add)
+    listing = users_commands.add_parser("list", help="users and tokens (never secrets)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_users_list)
+    disable = users_commands.add_parser(
+        "disable", help="disable a user (their sessions end at once); --enable to undo")
+    disable.add_argument("username")
+    disable.add_argument("--enable", action="store_true", help="enable the user again")
+    disable.set_defaults(func=cmd_users_disable)
+    set_role = users_commands.add_parser(
+        "set-role", help="change a user's role (their sessions end at once)")
+    set_role.add_argument("username")
+    set_role.add_argument("role", choices=ROLES)
+    set_role.set_defaults(func=cmd_users_set_role)
+    reset = users_commands.add_parser(
+        "reset-password", help="set a new password (generated unless --password-stdin)")
+    reset.add_argument("username")
+    reset.add_argument("--password-stdin", action="store_true",
+                       help="read the password (12+ characters) from the first line of stdin")
+    reset.set_defaults(func=cmd_users_reset_password)
+    token = users_commands.add_parser(
+        "token", help="issue a wall-display token (printed once) or revoke one",
+        description="--display NAME issues a long-lived display token, printed once (the store "
+                    "keeps its SHA-256). --revoke ID revokes one; it stops working at once.")
+    which = token.add_mutually_exclusive_group(required=True)
+    which.add_argument("--display", metavar="NAME", help="issue a token for this wall display")
+    which.add_argument("--revoke", metavar="ID", type=int, help="revoke the token with this id")
+    token.set_defaults(func=cmd_users_token)
     return parser
 
 

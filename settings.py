@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,30 @@ SETTINGS: tuple[Setting, ...] = (
             "Tsunami warning centre Atom feeds (comma-separated; NTWC and PTWC)."),
     Setting("tsunami_interval_s", "MISSIONWATCH_TSUNAMI_INTERVAL_S", 60,
             "Seconds between tsunami feed polls.", int),
+    Setting("secret_key", "MISSIONWATCH_SECRET_KEY", "",
+            "Key that signs session cookies; empty means a random key kept in "
+            "DATA_DIR/secret_key (created with mode 0600 on first run)."),
+    Setting("cookie_secure", "MISSIONWATCH_COOKIE_SECURE", "auto",
+            "Send the session cookie over HTTPS only: true, false, or auto (true unless the "
+            "dashboard listens on loopback, where plain http is fine)."),
+    Setting("session_idle_minutes", "MISSIONWATCH_SESSION_IDLE_MINUTES", 30,
+            "A signed-in session ends after this many minutes without user activity "
+            "(automatic refreshes do not count; display-token sessions are exempt).", int),
+    Setting("session_max_hours", "MISSIONWATCH_SESSION_MAX_HOURS", 12,
+            "A signed-in session ends this many hours after sign-in, active or not.", int),
+    Setting("display_session_days", "MISSIONWATCH_DISPLAY_SESSION_DAYS", 30,
+            "Lifetime of a wall display's session cookie since its last request; its token "
+            "is re-checked on every request, so revoking it ends the session at once.", int),
+    Setting("signin_rate_limit", "MISSIONWATCH_SIGNIN_RATE_LIMIT", "10 per minute;50 per hour",
+            "Sign-in and token attempts allowed per client address (in memory, per process)."),
+    Setting("signin_lockout_failures", "MISSIONWATCH_SIGNIN_LOCKOUT_FAILURES", 5,
+            "Failed sign-ins in a row that lock an account for a while.", int),
+    Setting("signin_lockout_minutes", "MISSIONWATCH_SIGNIN_LOCKOUT_MINUTES", 15,
+            "How long an account stays locked after too many failed sign-ins.", int),
 )
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$")
 
 _BY_NAME = {s.name: s for s in SETTINGS}
 
@@ -166,6 +190,14 @@ class Settings:
     gdacs_interval_s: int
     tsunami_urls: str
     tsunami_interval_s: int
+    secret_key: str = dataclasses.field(repr=False)  # never in logs or tracebacks
+    cookie_secure: str
+    session_idle_minutes: int
+    session_max_hours: int
+    display_session_days: int
+    signin_rate_limit: str
+    signin_lockout_failures: int
+    signin_lockout_minutes: int
 
     def __post_init__(self) -> None:
         for name in ("h3_resolution", "display_h3_resolution"):
@@ -179,6 +211,19 @@ class Settings:
         for setting in SETTINGS:
             if setting.name.endswith("_interval_s") and getattr(self, setting.name) < 10:
                 raise ValueError(f"{setting.name} must be at least 10 seconds")
+        if self.cookie_secure.strip().lower() not in {"auto", "true", "false"}:
+            raise ValueError(f"cookie_secure must be auto, true or false, got "
+                             f"{self.cookie_secure!r}")
+        for name in ("session_idle_minutes", "session_max_hours", "display_session_days",
+                     "signin_lockout_failures", "signin_lockout_minutes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        for part in re.split(r"[;,]", self.signin_rate_limit):
+            if not _RATE.match(part):
+                raise ValueError(f"signin_rate_limit: expected limits like '10 per minute;50 "
+                                 f"per hour', got {self.signin_rate_limit!r}")
+        if self.secret_key and len(self.secret_key) < 32:
+            raise ValueError("secret_key must be at least 32 characters (or empty)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -202,6 +247,19 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def on_loopback(self) -> bool:
+        """Whether the dashboard listens on a loopback address only."""
+        return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Whether the session cookie is marked Secure (``auto``: unless on loopback)."""
+        value = self.cookie_secure.strip().lower()
+        if value == "auto":
+            return not self.on_loopback
+        return value == "true"
 
     @property
     def resolved_database_url(self) -> str:

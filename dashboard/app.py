@@ -5,18 +5,67 @@ from __future__ import annotations
 from pathlib import Path
 
 import dash
+import flask
+from dash import Input, Output, dcc, html
 
+from dashboard import auth, downloads, ids
 from dashboard.services import Services, set_current
 from settings import Settings
+from store.users import role_rank
 
 HERE = Path(__file__).resolve().parent
 
 
+def _nav(role: str | None) -> list:
+    """Links to the pages this role may open (a convenience: the server enforces roles)."""
+    links = []
+    for page in dash.page_registry.values():
+        if role is not None and role_rank(role) >= role_rank(
+                page.get("min_role", auth.DEFAULT_ROLE)):
+            links.append(dcc.Link(page["name"], href=page["relative_path"], className="nav"))
+    return links
+
+
+def shell() -> html.Div:
+    """The frame around every page: title, the pages this user may open, who is signed in."""
+    principal = auth.current_principal()
+    account: list = []
+    if principal is not None:
+        kind = "display" if principal.kind == "token" else principal.name
+        account = [html.Span(f"{kind} ({principal.role})", id=ids.AUTH_WHO, className="who"),
+                   html.Button("Sign out", id=ids.AUTH_SIGN_OUT, className="sign-out")]
+    return html.Div([
+        dcc.Location(id=ids.AUTH_LOCATION, refresh=True),
+        html.Header(
+            [html.H1("Mission Watch"),
+             html.Span("Foreign missions and hazards", className="subtitle"),
+             html.Nav(_nav(principal.role if principal else None), className="pages"),
+             html.Div(account, className="account")],
+            className="topbar",
+        ),
+        html.Main(dash.page_container),
+    ])
+
+
+def sign_out(n_clicks: int | None) -> str:
+    """Sign out (the session cookie is cleared in this response), then go to the sign-in page."""
+    if not n_clicks:
+        raise dash.exceptions.PreventUpdate
+    auth.sign_out()
+    return "/login"
+
+
 def create_app(settings: Settings, services: Services) -> dash.Dash:
-    """Build the Dash app over ``services``; pages are registered from ``dashboard/pages``."""
+    """Build the Dash app over ``services``; pages are registered from ``dashboard/pages``.
+
+    Every route, page and callback is behind :mod:`dashboard.auth`: nothing but the sign-in
+    page and static code is served without signing in.
+    """
     set_current(services)
+    server = flask.Flask(__name__, static_folder=None)
     app = dash.Dash(
         __name__,
+        server=server,
         use_pages=True,
         pages_folder=str(HERE / "pages"),
         assets_folder=str(HERE / "assets"),
@@ -24,13 +73,11 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
         serve_locally=True,
         suppress_callback_exceptions=True,
     )
-    app.layout = dash.html.Div([
-        dash.html.Header(
-            [dash.html.H1("Mission Watch"),
-             dash.html.Span("Foreign missions and hazards", className="subtitle")],
-            className="topbar",
-        ),
-        dash.html.Main(dash.page_container),
-    ])
+    app.layout = shell
+    auth.callback(auth.ROLES[0], Output(ids.AUTH_LOCATION, "href"),
+                  Input(ids.AUTH_SIGN_OUT, "n_clicks"), prevent_initial_call=True,
+                  app=app)(sign_out)
     app.server.config["MISSIONWATCH_SETTINGS"] = settings
+    auth.init_app(app, settings, services.engine)
+    downloads.init_app(app, services.engine)
     return app

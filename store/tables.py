@@ -140,3 +140,37 @@ feed_cache = sa.Table(
     sa.Column("value", sa.LargeBinary, nullable=False),
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# --------------------------------------------------------------------------- access control
+
+# People who sign in to the dashboard. Only an argon2 hash of the password is kept.
+# ``session_epoch`` grows on sign-out, disable and role change: sessions carry the epoch they
+# were made in, so all of a user's sessions end at once.
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("username", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_sign_in", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("failed_count", sa.Integer, nullable=False),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("session_epoch", sa.Integer, nullable=False),
+)
+
+# Long-lived tokens (wall displays). Only the SHA-256 of the 32-byte secret is kept.
+tokens = sa.Table(
+    "tokens",
+    metadata,
+    sa.Column("token_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+)

@@ -109,6 +109,16 @@ def wait_for(driver, css: str, timeout: float = 30.0):
     )
 
 
+def sign_in(driver, base_url: str, username: str, password: str, next_path: str = "/") -> None:
+    """Sign in through the real sign-in form (as a person would)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{base_url}/login?next={next_path}")
+    wait_for(driver, "input[name=username]").send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, "input[name=password]").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "#sign-in").click()
+
+
 def console_errors(driver) -> list[str]:
     """Console messages at SEVERE level (JavaScript errors, failed requests)."""
     return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]

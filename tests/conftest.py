@@ -75,6 +75,20 @@ def small_roster(demo_roster):
     return used, sample
 
 
+@pytest.fixture(scope="session")
+def checked_small_roster(small_roster):
+    """The small roster as the store keeps it (validated, with H3 cells), checked once."""
+    from layers.gazetteer import load_gazetteer
+    from layers.geography import load_geography
+    from layers.locations import check_roster, frame_to_raw
+
+    missions, people = small_roster
+    check = check_roster(frame_to_raw(missions, "missions"), frame_to_raw(people, "people"),
+                         geography=load_geography(), gazetteer=load_gazetteer(),
+                         h3_resolution=9, tolerance_km=10.0)
+    return check.missions, check.people
+
+
 @pytest.fixture
 def store_engine(database_url: str):
     """A migrated, empty store on each backend; disposed (connections closed) afterwards."""
@@ -83,3 +97,15 @@ def store_engine(database_url: str):
     engine = open_store(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch):
+    """Cheap argon2 parameters for in-process tests (the real ones cost ~0.1 s a hash)."""
+    from argon2 import PasswordHasher
+
+    import store.users
+
+    monkeypatch.setattr(store.users, "_hasher",
+                        PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    monkeypatch.setattr(store.users, "_dummy_hash", None)

@@ -62,3 +62,22 @@ def test_settings_from_env_converts_and_validates() -> None:
         settings.Settings.from_env({"MISSIONWATCH_H3_RESOLUTION": "16"})
     with pytest.raises(ValueError, match="boolean"):
         settings.Settings.from_env({"MISSIONWATCH_ONLINE_GEOCODING": "maybe"})
+
+
+def test_access_settings_are_validated() -> None:
+    import pytest
+
+    parsed = settings.Settings.from_env({"MISSIONWATCH_SIGNIN_RATE_LIMIT": "5/minute, 20 per hour"})
+    assert parsed.signin_rate_limit.startswith("5/minute")
+    assert not parsed.secure_cookies  # loopback over http
+    assert settings.Settings.from_env({"MISSIONWATCH_HOST": "0.0.0.0"}).secure_cookies
+    assert not settings.Settings.from_env({"MISSIONWATCH_HOST": "0.0.0.0",
+                                           "MISSIONWATCH_COOKIE_SECURE": "false"}).secure_cookies
+    with pytest.raises(ValueError, match="signin_rate_limit"):
+        settings.Settings.from_env({"MISSIONWATCH_SIGNIN_RATE_LIMIT": "lots"})
+    with pytest.raises(ValueError, match="cookie_secure"):
+        settings.Settings.from_env({"MISSIONWATCH_COOKIE_SECURE": "sometimes"})
+    with pytest.raises(ValueError, match="secret_key"):
+        settings.Settings.from_env({"MISSIONWATCH_SECRET_KEY": "short"})
+    with pytest.raises(ValueError, match="session_idle_minutes"):
+        settings.Settings.from_env({"MISSIONWATCH_SESSION_IDLE_MINUTES": "0"})

@@ -12,11 +12,13 @@ import dash
 import pandas as pd
 from dash import Input, Output, dcc, html
 
-from dashboard import figures, ids
+from dashboard import auth, figures, ids
 from dashboard.services import current, hazard_view
 from layers.schema import OFM_OFFICES
 
-dash.register_page(__name__, path="/", title="Mission Watch - overview", name="Overview")
+# Aggregates only (counts, H3 cell counts, public mission facts): fit for the wall display.
+dash.register_page(__name__, path="/", title="Mission Watch - overview", name="Overview",
+                   min_role="display")
 
 REFRESH_MS = 60_000
 HAZARD_ROWS = 25
@@ -166,8 +168,8 @@ def layout(**_query: str) -> html.Div:
     ])
 
 
-@dash.callback(Output(ids.OVERVIEW_CONTENT, "children"), Input(ids.OVERVIEW_REFRESH,
-                                                              "n_intervals"),
+@auth.callback("display", Output(ids.OVERVIEW_CONTENT, "children"),
+               Input(auth.passive_input(ids.OVERVIEW_REFRESH), "n_intervals"),
                prevent_initial_call=True)
 def refresh(_n: int) -> list:
     return render()

@@ -1,39 +1,45 @@
-"""Browser tier: the dashboard really renders in headless chromium, with no personal data."""
+"""Browser tier: the dashboard really renders in headless chromium, with no personal data.
+
+Visitors sign in through the real sign-in form (or open the wall display's token link); the
+security headers, CSP included, are on for every response, and the console must stay clean.
+"""
 
 from __future__ import annotations
 
 import io
 import time
+import urllib.request
 from datetime import datetime, timezone
 
 import pytest
 from PIL import Image
 
-from layers.gazetteer import load_gazetteer
-from layers.geography import load_geography
-from layers.locations import check_roster, frame_to_raw
 from store.db import open_store
 from store.roster import replace_roster
-from tests.browser import LiveServer, chrome, console_errors, wait_for
+from store.users import create_user, issue_token, revoke_token
+from tests.browser import LiveServer, chrome, console_errors, sign_in, wait_for
 
 pytestmark = pytest.mark.browser
 
+PASSWORD = "correct horse battery staple"
+
 
 @pytest.fixture
-def server(tmp_path, small_roster):
-    missions, people = small_roster
+def server(tmp_path, checked_small_roster):
+    missions, people = checked_small_roster
     url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
     engine = open_store(url)
-    check = check_roster(frame_to_raw(missions, "missions"), frame_to_raw(people, "people"),
-                         geography=load_geography(), gazetteer=load_gazetteer(),
-                         h3_resolution=9, tolerance_km=10.0)
-    replace_roster(engine, check.missions, check.people, source="browser test roster",
-                   actor="test", now=datetime.now(timezone.utc), synthetic=True)
-    engine.dispose()
+    now = datetime.now(timezone.utc)
+    replace_roster(engine, missions, people, source="browser test roster", actor="test",
+                   now=now, synthetic=True)
+    create_user(engine, "watch-officer", "display", PASSWORD, actor="test", now=now)
+    token, secret = issue_token(engine, "ops wall", actor="test", now=now)
     live = LiveServer(url, tmp_path)
+    live.engine, live.token_id, live.token = engine, token.token_id, secret
     live.wait_ready()
     yield live
     live.stop()
+    engine.dispose()
 
 
 def _distinct_colours(png: bytes) -> int:
@@ -45,36 +51,62 @@ def _distinct_colours(png: bytes) -> int:
     return len(middle.getcolors(maxcolors=1 << 24) or [])
 
 
+def _assert_overview_without_personal_data(driver, missions, people) -> None:
+    kpis = wait_for(driver, "#overview-kpis")
+    # no live feeds in tests: the bundled recordings are shown, and labelled as such
+    banner = wait_for(driver, "#overview-recorded")
+    assert "RECORDED FEED DATA, NOT LIVE" in banner.text
+    assert "NWS (2025-12-15)" in banner.text
+    hazards = wait_for(driver, "#overview-hazards")
+    assert "(recorded)" in hazards.text
+    assert "Active hazards" in kpis.text
+    assert "Members and dependents" in kpis.text
+    assert f"{len(people):,}" in kpis.text
+    assert f"{len(missions):,}" in kpis.text
+    wait_for(driver, "#overview-map canvas.maplibregl-canvas")
+    graph = driver.find_element("css selector", "#overview-map")
+    # the map has drawn (under the CSP): boundaries, cells and markers give many colours
+    deadline = time.monotonic() + 30
+    colours = 0
+    while time.monotonic() < deadline and colours < 50:
+        time.sleep(0.5)
+        colours = _distinct_colours(graph.screenshot_as_png)
+    assert colours >= 50, f"the map did not draw ({colours} colours)"
+    page = driver.page_source
+    for column in ("name", "phone", "email", "address"):
+        for value in people[column].head(200):
+            assert not value or value not in page, f"a person's {column} reached the page"
+
+
 def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
-                                                              small_roster) -> None:
-    missions, people = small_roster
+                                                              checked_small_roster) -> None:
+    missions, people = checked_small_roster
+    with urllib.request.urlopen(server.url + "/login") as response:
+        csp = response.headers["Content-Security-Policy"]
+    assert "worker-src 'self' blob:" in csp and "'unsafe-eval'" not in csp
     driver = chrome(tmp_path)
     try:
-        driver.get(server.url + "/")
-        kpis = wait_for(driver, "#overview-kpis")
-        # no live feeds in tests: the bundled recordings are shown, and labelled as such
-        banner = wait_for(driver, "#overview-recorded")
-        assert "RECORDED FEED DATA, NOT LIVE" in banner.text
-        assert "NWS (2025-12-15)" in banner.text
-        hazards = wait_for(driver, "#overview-hazards")
-        assert "(recorded)" in hazards.text
-        assert "Active hazards" in kpis.text
-        assert "Members and dependents" in kpis.text
-        assert f"{len(people):,}" in kpis.text
-        assert f"{len(missions):,}" in kpis.text
-        wait_for(driver, "#overview-map canvas.maplibregl-canvas")
-        graph = driver.find_element("css selector", "#overview-map")
-        # the map has drawn: boundaries, cells and markers give many colours; a blank map has few
-        deadline = time.monotonic() + 30
-        colours = 0
-        while time.monotonic() < deadline and colours < 50:
-            time.sleep(0.5)
-            colours = _distinct_colours(graph.screenshot_as_png)
-        assert colours >= 50, f"the map did not draw ({colours} colours)"
-        page = driver.page_source
-        for column in ("name", "phone", "email", "address"):
-            for value in people[column].head(200):
-                assert not value or value not in page, f"a person's {column} reached the page"
+        driver.get(server.url + "/")  # anonymous: sent to the sign-in form
+        wait_for(driver, "input[name=username]")
+        assert "/login" in driver.current_url
+        sign_in(driver, server.url, "watch-officer", PASSWORD)
+        _assert_overview_without_personal_data(driver, missions, people)
+        assert "watch-officer (display)" in wait_for(driver, "#auth-who").text
+        assert "Administration" not in wait_for(driver, ".topbar").text
         assert console_errors(driver) == []
+        driver.find_element("css selector", "#auth-sign-out").click()
+        wait_for(driver, "input[name=username]")
+        driver.get(server.url + "/")
+        wait_for(driver, "input[name=username]")  # signed out for real
+
+        # the wall display: its token link gives a display session, and the URL drops it
+        driver.get(f"{server.url}/?token={server.token}")
+        _assert_overview_without_personal_data(driver, missions, people)
+        assert "token" not in driver.current_url
+        assert console_errors(driver) == []
+        revoke_token(server.engine, server.token_id, actor="test",
+                     now=datetime.now(timezone.utc))
+        driver.refresh()
+        wait_for(driver, "input[name=username]")  # revoked: the session is gone at once
     finally:
         driver.quit()

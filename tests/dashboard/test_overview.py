@@ -72,11 +72,12 @@ def test_overview_page_has_counts_and_no_personal_data(services, small_roster) -
     assert "SYNTHETIC DEMO DATA" in page
     for value in _personal_values(people):
         assert value not in page, "personal data on the overview page"
-    # the app serves the page shell
+    # the page shell is served only after sign-in; anonymous visitors go to the sign-in form
     client = app.server.test_client()
     response = client.get("/")
-    assert response.status_code == 200
-    assert b"Mission Watch" in response.data
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login")
+    assert b"Mission Watch" in client.get("/login").data
 
 
 def test_hazard_view_counts_match_a_plain_loop(services, small_roster) -> None:
