@@ -31,6 +31,18 @@ def cells_geojson(cells: pd.Series) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features}
 
 
+# One-click map views, so every jurisdiction is reachable from the national map:
+# label -> (centre lat, centre lon, zoom).
+MAP_VIEWS: dict[str, tuple[float, float, float]] = {
+    "Contiguous US": (DEFAULT_CENTER["lat"], DEFAULT_CENTER["lon"], DEFAULT_ZOOM),
+    "Alaska": (61.5, -152.0, 3.0),
+    "Hawaii": (20.6, -157.4, 5.6),
+    "Puerto Rico": (18.22, -66.45, 7.6),
+    "Guam": (13.45, 144.79, 9.0),
+    "American Samoa": (-14.3, -170.7, 8.6),
+    "Marshall Islands": (7.1, 171.2, 6.5),
+}
+
 SEVERITY_COLOURS: dict[str, str] = {
     "extreme": "#b71c1c", "severe": "#ef6c00", "moderate": "#f9a825", "minor": "#1e88e5",
     "unknown": "#757575",

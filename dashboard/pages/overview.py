@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import dash
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import ALL, Input, Output, dcc, html
 
 from dashboard import auth, figures, ids
 from dashboard.services import current, hazard_view
@@ -134,6 +134,11 @@ def render(now: datetime | None = None) -> list:
             _kpi("With immunity", stats["with_immunity"]),
             _kpi("Jurisdictions", stats["jurisdictions"]),
         ], id=ids.OVERVIEW_KPIS, className="kpis"),
+        html.Div([html.Span("Map view:", className="muted")] + [
+            html.Button(name, id={"type": ids.OVERVIEW_VIEW_BUTTON, "index": name},
+                        className="view-button", n_clicks=0)
+            for name in figures.MAP_VIEWS
+        ], id=ids.OVERVIEW_VIEWS, className="views"),
         dcc.Graph(
             id=ids.OVERVIEW_MAP,
             figure=figures.roster_map(view.missions, view.cell_counts, services.states_geojson,
@@ -163,6 +168,8 @@ def render(now: datetime | None = None) -> list:
 
 def layout(**_query: str) -> html.Div:
     return html.Div([
+        dcc.Store(id=ids.OVERVIEW_VIEW_STORE, data=figures.MAP_VIEWS),
+        html.Div(id=ids.OVERVIEW_VIEW_SINK, hidden=True),
         dcc.Interval(id=ids.OVERVIEW_REFRESH, interval=REFRESH_MS),
         html.Div(render(), id=ids.OVERVIEW_CONTENT),
     ])
@@ -173,3 +180,28 @@ def layout(**_query: str) -> html.Div:
                prevent_initial_call=True)
 def refresh(_n: int) -> list:
     return render()
+
+
+# Moving the map is a pure view change: it runs in the browser and sends nothing to the server.
+dash.clientside_callback(
+    """
+    function (clicks, views) {
+        const ctx = window.dash_clientside.callback_context;
+        if (!ctx.triggered.length || !ctx.triggered[0].value) {
+            return window.dash_clientside.no_update;
+        }
+        const name = JSON.parse(ctx.triggered[0].prop_id.split('.')[0]).index;
+        const view = views[name];
+        const graph = document.querySelector('#__MAP__ .js-plotly-plot');
+        if (view && graph) {
+            Plotly.relayout(graph, {'map.center': {lat: view[0], lon: view[1]},
+                                    'map.zoom': view[2]});
+        }
+        return name;
+    }
+    """.replace("__MAP__", ids.OVERVIEW_MAP),
+    Output(ids.OVERVIEW_VIEW_SINK, "children"),
+    Input({"type": ids.OVERVIEW_VIEW_BUTTON, "index": ALL}, "n_clicks"),
+    dash.State(ids.OVERVIEW_VIEW_STORE, "data"),
+    prevent_initial_call=True,
+)

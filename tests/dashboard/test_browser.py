@@ -78,6 +78,32 @@ def _assert_overview_without_personal_data(driver, missions, people) -> None:
             assert not value or value not in page, f"a person's {column} reached the page"
 
 
+def _map_view(driver) -> tuple[float, float, float]:
+    view = driver.execute_script(
+        "const g = document.querySelector('#overview-map .js-plotly-plot');"
+        "return [g._fullLayout.map.center.lat, g._fullLayout.map.center.lon,"
+        " g._fullLayout.map.zoom];")
+    return tuple(view)
+
+
+def _assert_map_views_move_the_map(driver) -> None:
+    """Each one-click view centres the map on its jurisdiction (in the browser only)."""
+    from dashboard.figures import MAP_VIEWS
+
+    for name in ("Guam", "American Samoa", "Alaska", "Contiguous US"):
+        driver.find_element(
+            "xpath", f"//button[contains(@class, 'view-button') and text()='{name}']").click()
+        deadline = time.monotonic() + 10
+        lat, lon, zoom = MAP_VIEWS[name]
+        while time.monotonic() < deadline:
+            got = _map_view(driver)
+            if abs(got[0] - lat) < 0.01 and abs(got[1] - lon) < 0.01:
+                break
+            time.sleep(0.2)
+        assert abs(got[0] - lat) < 0.01 and abs(got[1] - lon) < 0.01, (name, got)
+        assert abs(got[2] - zoom) < 0.01, (name, got)
+
+
 def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
                                                               checked_small_roster) -> None:
     missions, people = checked_small_roster
@@ -93,6 +119,7 @@ def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
         _assert_overview_without_personal_data(driver, missions, people)
         assert "watch-officer (display)" in wait_for(driver, "#auth-who").text
         assert "Administration" not in wait_for(driver, ".topbar").text
+        _assert_map_views_move_the_map(driver)
         assert console_errors(driver) == []
         driver.find_element("css selector", "#auth-sign-out").click()
         wait_for(driver, "input[name=username]")
