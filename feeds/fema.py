@@ -55,7 +55,7 @@ from shapely.geometry.base import BaseGeometry
 
 from feeds import FeedError, FeedFormatError
 from feeds.base import FetchContext
-from feeds.model import Hazard, ParseResult
+from feeds.model import Hazard, ParseResult, check_now, parse_iso_utc
 from layers.geography import Geography, UnknownAreaError, load_geography
 
 logger = logging.getLogger(__name__)
@@ -95,27 +95,11 @@ def _bundled_geography() -> Geography:
     return load_geography()
 
 
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
-
-
 def _time(row: Mapping[str, Any], name: str, *, required: bool) -> datetime | None:
     value = row.get(name)
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name} is not an ISO 8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{name} has no UTC offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parse_iso_utc(value, name)
 
 
 def _text(row: Mapping[str, Any], name: str, pattern: re.Pattern[str] | None = None) -> str:
@@ -322,7 +306,7 @@ def parse_declarations(payload: Any, *, now: datetime,
     ``geography`` defaults to the bundled boundaries. Malformed rows are skipped and counted;
     a payload without the entity list raises :class:`FeedFormatError`.
     """
-    _check_now(now)
+    check_now(now)
     items = _rows(payload)
     geography = geography if geography is not None else _bundled_geography()
     grouped: dict[str, list[_Row]] = {}
@@ -356,7 +340,7 @@ def _odata_time(value: datetime) -> str:
 def query_params(now: datetime, skip: int, *, lookback_days: int | None = None,
                  page_size: int | None = None) -> dict[str, str]:
     """OpenFEMA query parameters of one page of recent (or still open) declarations."""
-    _check_now(now)
+    check_now(now)
     lookback_days = LOOKBACK_DAYS if lookback_days is None else lookback_days
     page_size = PAGE_SIZE if page_size is None else page_size
     if not isinstance(skip, int) or skip < 0:

@@ -46,18 +46,17 @@ import email.utils
 import logging
 import math
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element
 
-import defusedxml
-import defusedxml.ElementTree as SafeET
 import shapely
 
 from feeds import FeedError, FeedFormatError
 from feeds.base import FetchContext
-from feeds.model import Hazard, ParseResult
+from feeds.model import Hazard, ParseResult, check_now
 from feeds.usgs import shaking_radius_km
+from feeds.xmlsafe import parse_xml
 
 logger = logging.getLogger(__name__)
 
@@ -90,31 +89,6 @@ _WIND = re.compile(r"wind speed of\s+([0-9]+(?:\.[0-9]+)?)\s*km/h", re.IGNORECAS
 
 class _ItemError(ValueError):
     """One item cannot be used; the message is the reason."""
-
-
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
-
-
-def parse_xml(payload: bytes | str, what: str) -> Element:
-    """The root of an untrusted XML document, parsed by defusedxml with DTDs refused.
-
-    Raises :class:`FeedFormatError` for anything that is not well-formed XML, and for
-    documents that defusedxml refuses (entity expansion, external references, DTDs).
-    """
-    if isinstance(payload, str):
-        payload = payload.lstrip("\ufeff")
-    elif isinstance(payload, (bytes, bytearray)):
-        payload = bytes(payload)
-    else:
-        raise TypeError(f"payload must be bytes or str, got {type(payload).__name__}")
-    try:
-        return SafeET.fromstring(payload, forbid_dtd=True)
-    except defusedxml.DefusedXmlException as exc:
-        raise FeedFormatError(f"{what}: XML refused ({type(exc).__name__}): {exc}") from exc
-    except ParseError as exc:
-        raise FeedFormatError(f"{what}: not well-formed XML: {exc}") from exc
 
 
 def _text(item: Element, path: str) -> str:
@@ -305,7 +279,7 @@ def _item_hazard(item: Element) -> Hazard:
 
 def parse_gdacs(payload: bytes | str, *, now: datetime) -> ParseResult:
     """Hazards from a GDACS RSS document. Raises :class:`FeedFormatError` if it is not RSS."""
-    _check_now(now)
+    check_now(now)
     root = parse_xml(payload, "GDACS")
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:

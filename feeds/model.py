@@ -12,7 +12,7 @@ import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
@@ -49,6 +49,28 @@ def _check_time(name: str, value: datetime | None) -> None:
         raise ValueError(f"{name} must be a datetime or None, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() != timedelta(0):
         raise ValueError(f"{name} must be a UTC-aware datetime, got {value!r}")
+
+
+def check_now(now: datetime) -> None:
+    """Parsers take ``now`` as a parameter; it must be a UTC-aware datetime."""
+    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
+        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
+
+
+def parse_iso_utc(value: Any, name: str) -> datetime:
+    """An ISO 8601 time with an offset (``Z`` allowed), as UTC; ValueError naming ``name``."""
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}")
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name} is not an ISO 8601 time: {value!r}") from None
+    if parsed.tzinfo is None:
+        raise ValueError(f"{name} has no UTC offset: {value!r}")
+    return parsed.astimezone(timezone.utc)
 
 
 @dataclasses.dataclass(frozen=True)

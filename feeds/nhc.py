@@ -45,7 +45,7 @@ import math
 import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ from shapely.geometry.base import BaseGeometry
 
 from feeds import FeedError, FeedFormatError
 from feeds.base import FetchContext
-from feeds.model import Hazard, ParseResult
+from feeds.model import Hazard, ParseResult, check_now, parse_iso_utc
 from layers.shapes import (
     aeqd_forward,
     aeqd_inverse,
@@ -179,25 +179,9 @@ class StormGis:
 # ------------------------------------------------------------------------------ small parsers
 
 
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
-
-
 def _parse_time(value: Any, name: str) -> datetime:
     """An ISO 8601 time with an offset (``Z`` allowed), as UTC."""
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{name} must be an ISO 8601 time, got {value!r}")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{name} is not an ISO 8601 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise ValueError(f"{name} has no UTC offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parse_iso_utc(value, name)
 
 
 def _optional_int(value: Any, name: str) -> int | None:
@@ -756,7 +740,7 @@ def parse_current_storms(
     ``gis`` maps storm ids to their GIS products; a storm without one (or with one of another
     storm) is kept unplaced with its position in ``properties`` and counted as unplaced.
     """
-    _check_now(now)
+    check_now(now)
     storms, skipped, problems = read_current_storms(payload)
     for line in problems:
         logger.warning("nhc: skipped %s", line)
@@ -812,7 +796,7 @@ def _parse_gis(gis: StormGis) -> ParseResult:
 
 def parse_gis_zip(data: bytes, *, now: datetime) -> ParseResult:
     """Hazards of one GIS zip on its own (storm facts from its attributes)."""
-    _check_now(now)
+    check_now(now)
     return _parse_gis(read_gis_zip(data))
 
 
@@ -821,7 +805,7 @@ def parse_gis_geojson(
     warnings: Any = None,
 ) -> ParseResult:
     """Hazards of GeoJSON conversions of one storm's GIS layers."""
-    _check_now(now)
+    check_now(now)
     return _parse_gis(read_gis_geojson(cone=cone, track=track, points=points,
                                        warnings=warnings))
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 from xml.etree.ElementTree import Element
@@ -42,7 +42,6 @@ from shapely.geometry.base import BaseGeometry
 
 from feeds import FeedFormatError, FeedRejected
 from feeds.base import FetchContext
-from feeds.gdacs import parse_xml
 from feeds.model import (
     CERTAINTIES,
     MESSAGE_TYPES,
@@ -51,7 +50,9 @@ from feeds.model import (
     URGENCIES,
     Hazard,
     ParseResult,
+    check_now,
 )
+from feeds.xmlsafe import parse_xml
 
 logger = logging.getLogger(__name__)
 
@@ -87,11 +88,6 @@ class AtomFeed:
     entries: tuple[AtomEntry, ...]
     skipped: int = 0
     problems: tuple[str, ...] = ()
-
-
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
 
 
 def _iso_time(text: str, name: str) -> datetime | None:
@@ -349,7 +345,7 @@ def parse_cap(payload: bytes | str, *, now: datetime) -> ParseResult:
     A message that cannot be used (no identifier, bad ``sent``, unknown status) is skipped and
     counted; a payload that is not a CAP alert raises :class:`FeedFormatError`.
     """
-    _check_now(now)
+    check_now(now)
     root = parse_xml(payload, "CAP")
     if not _is_cap(root):
         raise FeedFormatError(f"CAP: root element is {root.tag!r}, not a CAP alert")
@@ -402,7 +398,7 @@ def parse_atom(payload: bytes | str, *, now: datetime) -> AtomFeed:
     raises :class:`FeedFormatError`. Links are returned as written (resolve relative ones
     against the feed's URL).
     """
-    _check_now(now)
+    check_now(now)
     root = parse_xml(payload, "Atom")
     if root.tag != f"{{{ATOM}}}feed":
         raise FeedFormatError(f"Atom: root element is {root.tag!r}, not an Atom feed")

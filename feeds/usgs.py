@@ -67,7 +67,7 @@ from shapely.geometry.base import BaseGeometry
 
 from feeds import FeedError, FeedFormatError
 from feeds.base import FetchContext
-from feeds.model import Hazard, ParseResult
+from feeds.model import Hazard, ParseResult, check_now
 
 logger = logging.getLogger(__name__)
 
@@ -145,11 +145,6 @@ def display_window(sig: int | None, alert: str | None) -> timedelta:
 
 
 # --------------------------------------------------------------------------- parsing
-
-
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
 
 
 def _load_json(payload: bytes | str | dict[str, Any], what: str) -> Any:
@@ -321,7 +316,7 @@ def parse_summary(payload: bytes | str | dict[str, Any], *, now: datetime,
     event gets the radius rule. Raises :class:`FeedFormatError` if the payload is not a
     GeoJSON FeatureCollection.
     """
-    _check_now(now)
+    check_now(now)
     data = _load_json(payload, "USGS summary")
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection" \
             or not isinstance(data.get("features"), list):
@@ -332,7 +327,7 @@ def parse_summary(payload: bytes | str | dict[str, Any], *, now: datetime,
 def parse_detail(payload: bytes | str | dict[str, Any], *, now: datetime,
                  area: ShakeArea | None = None) -> ParseResult:
     """The hazard of one USGS event detail document (a single GeoJSON Feature)."""
-    _check_now(now)
+    check_now(now)
     data = _load_json(payload, "USGS event detail")
     if not isinstance(data, dict) or data.get("type") != "Feature":
         raise FeedFormatError("USGS event detail: not a GeoJSON Feature")

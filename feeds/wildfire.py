@@ -46,7 +46,7 @@ from shapely.geometry.base import BaseGeometry
 
 from feeds import FeedError, FeedFormatError, FeedRejected, FeedUnavailable
 from feeds.base import FetchContext
-from feeds.model import Hazard, ParseResult
+from feeds.model import Hazard, ParseResult, check_now
 from layers.shapes import normalize_longitudes, repair
 
 logger = logging.getLogger(__name__)
@@ -135,11 +135,6 @@ def _features(payload: Any) -> list[Any]:
 
 
 # ------------------------------------------------------------------------------ parsing
-
-
-def _check_now(now: datetime) -> None:
-    if not isinstance(now, datetime) or now.tzinfo is None or now.utcoffset() != timedelta(0):
-        raise ValueError(f"now must be a UTC-aware datetime, got {now!r}")
 
 
 def _epoch_ms(attrs: Mapping[str, Any], name: str) -> datetime | None:
@@ -310,7 +305,7 @@ def parse_perimeters(payload: Any, *, now: datetime) -> ParseResult:
 
     Raises :class:`FeedFormatError` when the payload is not a FeatureCollection.
     """
-    _check_now(now)
+    check_now(now)
     features = _features(payload)
     kept: dict[str, tuple[int, Hazard]] = {}
     problems: list[str] = []
