@@ -49,6 +49,7 @@ from faker.decode import unidecode
 from faker.providers.person import Provider as _BasePersonProvider
 
 from layers.geography import load_geography
+from layers.locations import load_countries
 from layers.schema import (
     CONTIGUOUS_STATES,
     JURISDICTIONS,
@@ -56,11 +57,11 @@ from layers.schema import (
     PERSON_COLUMNS,
     ofm_office_for,
 )
+from settings import BUNDLED_DATA_DIR
 
 logger = logging.getLogger(__name__)
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-DEMO_DIR = DATA_DIR / "demo"
+DEMO_DIR = BUNDLED_DATA_DIR / "demo"
 
 DEFAULT_SEED = 20261127
 TARGET_MISSIONS = 2_600
@@ -262,7 +263,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 @functools.lru_cache(maxsize=1)
 def _inputs() -> _Inputs:
-    countries = _read_csv(DATA_DIR / "countries.csv").set_index("alpha3")
+    countries = load_countries()
     presence = _read_csv(DEMO_DIR / "presence.csv").set_index("alpha3")
     for column in ("size", "dc_embassy", "un_mission", "honorary_weight"):
         presence[column] = presence[column].astype(int)

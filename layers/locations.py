@@ -42,10 +42,9 @@ from layers.schema import (
     ROLES,
     ofm_office_for,
 )
+from settings import BUNDLED_DATA_DIR
 
 logger = logging.getLogger(__name__)
-
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
 # Columns a file must have; the others may be left out (read as empty).
 REQUIRED_MISSION_COLUMNS = ("mission_id", "name", "country_code", "mission_type", "jurisdiction")
@@ -225,11 +224,10 @@ def _as_raw(frame: pd.DataFrame, rows: np.ndarray, source: str, kind: str) -> Ra
 
 @lru_cache(maxsize=1)
 def load_countries() -> pd.DataFrame:
-    """ISO 3166-1 alpha-3 sending states bundled in ``data/countries.csv`` (indexed by code)."""
-    frame = pd.read_csv(DATA_DIR / "countries.csv", dtype=str, keep_default_na=False)
-    code_column = next(c for c in frame.columns if "alpha" in c or c in ("code", "iso3"))
-    name_column = next(c for c in frame.columns if c == "name" or c.endswith("name"))
-    return frame.rename(columns={code_column: "code", name_column: "name"}).set_index("code")
+    """Sending states of ``data/countries.csv``: indexed by ISO 3166-1 alpha-3, with name,
+    preferred language and Faker locale."""
+    frame = pd.read_csv(BUNDLED_DATA_DIR / "countries.csv", dtype=str, keep_default_na=False)
+    return frame.set_index("alpha3")
 
 
 # --------------------------------------------------------------------------- validation
