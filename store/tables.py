@@ -174,3 +174,26 @@ tokens = sa.Table(
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
 )
+
+# --------------------------------------------------------------------------- incident rules
+
+# The current incident rules (layers.incidents.IncidentRule as JSON), in order: replaced as a
+# whole list in one transaction. The one row of ``incident_rules_version`` counts the saves
+# (optimistic concurrency: a save names the version it edited) and says who saved last.
+# No row at all means the built-in defaults, version 0.
+incident_rules = sa.Table(
+    "incident_rules",
+    metadata,
+    sa.Column("position", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("rule", sa.Text, nullable=False),
+)
+
+incident_rules_version = sa.Table(
+    "incident_rules_version",
+    metadata,
+    sa.Column("singleton", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_by", sa.Text, nullable=False),
+    sa.CheckConstraint("singleton = 1", name="incident_rules_version_one_row"),
+)
