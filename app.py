@@ -590,6 +590,84 @@ def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_rules(ruleset) -> None:
+    if ruleset.is_default:
+        print("Incident rules: the built-in defaults (version 0, never changed).")
+    else:
+        print(f"Incident rules, version {ruleset.version}: saved {_when(ruleset.updated_at)} "
+              f"by {ruleset.updated_by}.")
+    print("First match wins; a hazard no rule matches is an incident.\n")
+    print(f"{'#':>3}  {'action':<8} matches")
+    for position, rule in enumerate(ruleset.rules, start=1):
+        print(f"{position:>3}  {rule.action:<8} {rule.describe()}")
+        print(f"{'':>14}why: {rule.note}")
+    if not ruleset.rules:
+        print("  (no rules: every active hazard is an incident)")
+
+
+def cmd_rules_list(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.incidents import RulesInvalid
+    from store.rules import load_rules
+
+    try:
+        with _store(settings) as engine:
+            ruleset = load_rules(engine)
+    except RulesInvalid as exc:
+        print(f"The stored incident rules no longer validate: {exc}. Fix them with "
+              "'rules set FILE' or 'rules reset'.", file=sys.stderr)
+        return EXIT_INVALID
+    if args.json:
+        print(json.dumps(ruleset.as_json(), indent=2))
+        return EXIT_OK
+    _print_rules(ruleset)
+    return EXIT_OK
+
+
+def cmd_rules_set(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.incidents import RulesInvalid, rules_from_json
+    from store.rules import RulesConflict, save_rules
+
+    try:
+        data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"Refused: cannot read {args.file}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except json.JSONDecodeError as exc:
+        print(f"Refused: {args.file} is not JSON: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if isinstance(data, dict) and "rules" in data:  # the output of 'rules list --json'
+        data = data["rules"]
+    try:
+        rules = rules_from_json(data)
+    except RulesInvalid as exc:
+        what = "bad rule(s)" if all(p for p, _ in exc.problems) else "problem(s)"
+        print(f"Refused: {len(exc.problems)} {what}; the stored rules are unchanged.",
+              file=sys.stderr)
+        for position, reason in exc.problems:
+            print(f"  rule {position}: {reason}" if position else f"  {reason}",
+                  file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        with _store(settings) as engine:
+            ruleset = save_rules(engine, rules, _actor(), _now(),
+                                 expected_version=args.expected_version)
+    except RulesConflict as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"Saved {len(ruleset.rules)} incident rule(s) as version {ruleset.version}.")
+    return EXIT_OK
+
+
+def cmd_rules_reset(settings: Settings, args: argparse.Namespace) -> int:
+    from store.rules import reset_rules
+
+    with _store(settings) as engine:
+        ruleset = reset_rules(engine, _actor(), _now())
+    print(f"Incident rules reset to the {len(ruleset.rules)} built-in defaults "
+          f"(version {ruleset.version}).")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -748,6 +826,29 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--display", metavar="NAME", help="issue a token for this wall display")
     which.add_argument("--revoke", metavar="ID", type=int, help="revoke the token with this id")
     token.set_defaults(func=cmd_users_token)
+
+    rules = commands.add_parser(
+        "rules", help="incident rules: which active hazards become incidents",
+        description="Incident rules decide which active hazards become incidents, matching "
+                    "by source, category, event, severity, status and marine-only; the first "
+                    "rule that matches decides, and a hazard no rule matches is an incident. "
+                    "Every change is audited.")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_list = rules_commands.add_parser("list", help="the rules in force, in order")
+    rules_list.add_argument("--json", action="store_true", help="print JSON")
+    rules_list.set_defaults(func=cmd_rules_list)
+    rules_set = rules_commands.add_parser(
+        "set", help="replace the rules with those of a JSON file (all or nothing)",
+        description="Replace the rules with a JSON list of rule objects (or the output of "
+                    "'rules list --json'). Every rule is checked first; a bad one is "
+                    "reported by position and reason and nothing is saved.")
+    rules_set.add_argument("file", type=Path, help="JSON file of rules")
+    rules_set.add_argument("--expected-version", type=int, metavar="N",
+                           help="refuse to save unless the stored rules are still version N "
+                                "(as printed by 'rules list')")
+    rules_set.set_defaults(func=cmd_rules_set)
+    rules_reset = rules_commands.add_parser("reset", help="go back to the built-in defaults")
+    rules_reset.set_defaults(func=cmd_rules_reset)
     return parser
 
 
