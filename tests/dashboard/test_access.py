@@ -45,13 +45,15 @@ ROUTES = {
     "/_dash-update-component": auth.CALLBACK,
     "/admin/audit.csv": "admin",
 }
-PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display"}
+PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display", "/rules": "admin"}
 CALLBACKS = {
     "auth-location.href": "display",
     "..admin-user-result.children...admin-users.children..": "admin",
     "..admin-token-result.children...admin-tokens.children..": "admin",
     "..admin-audit-table-wrap.children...admin-audit-export.href..": "admin",
     "overview-content.children": "display",
+    "..rules-current.children...rules-result.children...rules-version.data...rules-editor.value..":
+        "admin",
     ".._pages_content.children..._pages_store.data..": auth.PAGE,
 }
 RANK = {None: 0, "display": 1, "coordinator": 2, "admin": 3}
