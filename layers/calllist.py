@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -123,10 +124,19 @@ def _severity_ranks(hazards: pd.DataFrame) -> pd.Series:
 
 def _hazard_summary(frame: pd.DataFrame, key: str) -> pd.DataFrame:
     """Per ``key``: sorted ";"-joined hazard ids and the worst (lowest) severity rank."""
-    grouped = frame.groupby(key, sort=False)
+    pairs = frame.loc[:, [key, "hazard_id"]].drop_duplicates().sort_values(
+        [key, "hazard_id"], kind="stable")
+    keys = pairs[key].to_numpy(dtype=object)
+    ids = pairs["hazard_id"].to_numpy(dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if len(keys) else \
+        np.empty(0, dtype=np.int64)
+    ends = np.r_[starts[1:], len(keys)].astype(np.int64) if len(keys) else starts
+    # most people are in one hazard: join only where a key has several
+    joined = [ids[a] if b - a == 1 else ";".join(ids[a:b])
+              for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
     return pd.DataFrame({
-        "hazard_ids": grouped["hazard_id"].agg(lambda s: ";".join(sorted(set(s)))),
-        "rank": grouped["rank"].min(),
+        "hazard_ids": pd.Series(joined, index=pd.Index(keys[starts], name=key), dtype=object),
+        "rank": frame.groupby(key, sort=False)["rank"].min(),
     })
 
 

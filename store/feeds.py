@@ -370,6 +370,25 @@ def load_validators(engine: Engine, source: str) -> Validators | None:
     return Validators(key=row.validator_key, etag=row.etag, last_modified=row.last_modified)
 
 
+def hazards_stamp(engine: Engine) -> tuple[Any, ...]:
+    """A cheap value that changes whenever any source's stored snapshot changes.
+
+    Per source: row count and the oldest and newest ``stored_at`` (every swap writes one poll
+    time to all its rows), plus the recorded label. Caches of what is derived from the hazards
+    (impact pairs, display shapes) are keyed by it, so a reader never rebuilds them per request.
+    """
+    query = sa.select(hazards.c.source, sa.func.count(), sa.func.min(hazards.c.stored_at),
+                      sa.func.max(hazards.c.stored_at)).group_by(hazards.c.source)
+    labels = sa.select(health_table.c.source, health_table.c.recorded,
+                       health_table.c.recorded_at)
+    with engine.connect() as connection:
+        rows = sorted(tuple(_utc(v) if isinstance(v, datetime) else v for v in row)
+                      for row in connection.execute(query).all())
+        recorded = sorted(tuple(_utc(v) if isinstance(v, datetime) else v for v in row)
+                          for row in connection.execute(labels).all())
+    return tuple(rows), tuple(recorded)
+
+
 def load_hazards(
     engine: Engine, *, now: datetime, include_expired: bool = False,
     sources: Sequence[str] | None = None,
