@@ -7,6 +7,7 @@ from pathlib import Path
 import dash
 import flask
 from dash import Input, Output, dcc, html
+from flask_compress import Compress
 
 from dashboard import auth, downloads, ids
 from dashboard.services import Services, set_current
@@ -14,12 +15,16 @@ from settings import Settings
 from store.users import role_rank
 
 HERE = Path(__file__).resolve().parent
+COMPRESSED_TYPES = ("application/json", "application/javascript", "text/javascript",
+                    "text/css")
 
 
 def _nav(role: str | None) -> list:
     """Links to the pages this role may open (a convenience: the server enforces roles)."""
     links = []
     for page in dash.page_registry.values():
+        if page.get("nav") is False:
+            continue
         if role is not None and role_rank(role) >= role_rank(
                 page.get("min_role", auth.DEFAULT_ROLE)):
             links.append(dcc.Link(page["name"], href=page["relative_path"], className="nav"))
@@ -78,6 +83,12 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
                   Input(ids.AUTH_SIGN_OUT, "n_clicks"), prevent_initial_call=True,
                   app=app)(sign_out)
     app.server.config["MISSIONWATCH_SETTINGS"] = settings
+    # Compress code, styles and callback answers (map GeoJSON shrinks about five-fold). Not
+    # HTML: the sign-in page carries a form token, and compressing secrets next to reflected
+    # input is what BREACH-style attacks need.
+    server.config.update(COMPRESS_MIMETYPES=list(COMPRESSED_TYPES), COMPRESS_ALGORITHM="gzip",
+                         COMPRESS_MIN_SIZE=1024)
+    Compress(server)
     auth.init_app(app, settings, services.engine)
-    downloads.init_app(app, services.engine)
+    downloads.init_app(app, services.engine, settings.data_path / "exports")
     return app

@@ -16,11 +16,15 @@ DEFAULT_CENTER = {"lat": 38.0, "lon": -97.0}
 DEFAULT_ZOOM = 3.0
 
 
-def cells_geojson(cells: pd.Series) -> dict[str, Any]:
-    """H3 cells as GeoJSON polygons (lon/lat), keyed by cell id; antimeridian-safe."""
+def cells_geojson(cells: pd.Series, decimals: int = 4) -> dict[str, Any]:
+    """H3 cells as GeoJSON polygons (lon/lat), keyed by cell id; antimeridian-safe.
+
+    Coordinates are rounded to ``decimals`` (4: about 10 m, far below a display cell's size).
+    """
     features = []
     for cell in cells:
-        ring = [(lon, lat) for lat, lon in h3.cell_to_boundary(cell)]
+        ring = [(round(lon, decimals), round(lat, decimals))
+                for lat, lon in h3.cell_to_boundary(cell)]
         lons = [p[0] for p in ring]
         if max(lons) - min(lons) > 180:  # crosses the antimeridian: keep it contiguous
             ring = [(lon + 360 if lon < 0 else lon, lat) for lon, lat in ring]
@@ -77,7 +81,8 @@ def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> go.Choropleth
 
 def roster_map(
     missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None,
-    hazards: pd.DataFrame | None = None, hazard_shapes: dict[str, Any] | None = None,
+    *, hazards: pd.DataFrame | None = None, hazard_shapes: dict[str, Any] | None = None,
+    cells: dict[str, Any] | None = None,
 ) -> go.Figure:
     """Hazards, missions as markers, residences only as people counts per H3 cell, offline."""
     figure = go.Figure()
@@ -90,7 +95,7 @@ def roster_map(
         top = max(1, int(np.ceil(np.log10(cell_counts["people"].max()))))
         ticks = list(range(top + 1))
         figure.add_trace(go.Choroplethmap(
-            geojson=cells_geojson(cell_counts["h3_cell"]),
+            geojson=cells if cells is not None else cells_geojson(cell_counts["h3_cell"]),
             locations=cell_counts["h3_cell"],
             z=np.log10(cell_counts["people"].clip(lower=1)),
             zmin=0, zmax=top,
@@ -116,11 +121,9 @@ def roster_map(
         ))
     layers = []
     if base_geojson is not None:
-        layers = [
-            {"source": base_geojson, "type": "fill", "color": "#eef1f5", "below": "traces"},
-            {"source": base_geojson, "type": "line", "color": "#7a8699",
-             "line": {"width": 0.8}, "below": "traces"},
-        ]
+        # one layer: land filled, borders drawn as the fill's outline (one copy of the shapes)
+        layers = [{"source": base_geojson, "type": "fill", "color": "#eef1f5",
+                   "fill": {"outlinecolor": "#7a8699"}, "below": "traces"}]
     figure.update_layout(
         map={"style": "white-bg", "center": DEFAULT_CENTER, "zoom": DEFAULT_ZOOM,
              "layers": layers},
@@ -129,3 +132,11 @@ def roster_map(
         uirevision="roster",
     )
     return figure
+
+
+def view_of_bounds(west: float, south: float, east: float, north: float,
+                   ) -> tuple[dict[str, float], float]:
+    """Map centre and zoom that show a lon/lat box (web-Mercator zoom, roughly fitted)."""
+    span = max(east - west, (north - south) * 1.6, 0.05)
+    zoom = float(np.clip(np.log2(360.0 / span) - 0.3, 1.0, 12.0))
+    return {"lat": (south + north) / 2, "lon": (west + east) / 2}, zoom

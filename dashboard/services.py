@@ -1,33 +1,96 @@
-"""What the dashboard needs from the core, computed once per roster version."""
+"""What the dashboard needs from the core, computed once per roster and hazard snapshot.
+
+Three caches, each keyed by a cheap version read from the store on every call:
+
+* the roster (personal data stays in this process's memory, never in a page unless the page is
+  for coordinators), its aggregates and its impact index — keyed by the roster version;
+* the hazard state — every stored hazard, its display shape, the jurisdictions it touches and
+  its impact pairs — keyed by the roster version and :func:`store.feeds.hazards_stamp`;
+* the incident rules — read on every call (one small query) and applied per request.
+
+Everything a request computes on top (which hazards are active now, filters, counts) is numpy
+work over those caches: milliseconds, not a rebuild.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
+import re
 import threading
-from datetime import datetime
+from collections import OrderedDict
+from datetime import datetime, timezone
 from functools import cached_property
 from typing import Any
 
 import geopandas
 import h3
+import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
 from sqlalchemy.engine import Engine
 
-from feeds.model import SEVERITIES
+from feeds.model import SEVERITIES, Hazard
+from layers.affected import (
+    Filters,
+    LocationCodes,
+    PairCodes,
+    hazard_counts,
+    union_counts,
+)
+from layers.calllist import call_list
 from layers.geography import load_geography
 from layers.impact import ImpactIndex
+from layers.incidents import RulesInvalid, classify, marine_only
 from layers.locations import roster_locations, roster_stats
+from layers.schema import CALIFORNIA_SPLIT_LAT, OFFICE_BY_JURISDICTION
 from layers.shapes import geodesic_circle, normalize_longitudes
 from settings import Settings
-from store.feeds import feed_health, load_hazards
+from store.feeds import feed_health, hazards_stamp, load_hazards
 from store.roster import current_import, load_roster
+from store.rules import RuleSet, load_rules
+
+logger = logging.getLogger(__name__)
 
 # Public facts about a mission that may appear on any screen (no phones, e-mails or people).
 PUBLIC_MISSION_COLUMNS = ("mission_id", "name", "country_name", "mission_type", "city",
                           "jurisdiction", "ofm_office", "lat", "lon")
+# Display shapes: simplified (degrees) and rounded (decimals, about 100 m) — for maps only;
+# who is affected is always decided on the exact stored geometry.
+DISPLAY_TOLERANCE_DEG = 0.005
+DISPLAY_DECIMALS = 3
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,120}$")
+_SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
+
+
+def incident_key(hazard_id: str) -> str:
+    """A URL-safe key for a hazard: the id itself when it is plain, else a stable digest."""
+    if _SAFE_KEY.match(hazard_id):
+        return hazard_id
+    source = hazard_id.split(":", 1)[0]
+    return f"{source}-{hashlib.sha256(hazard_id.encode()).hexdigest()[:16]}"
+
+
+def rounded_geojson(geometry: Any, decimals: int = DISPLAY_DECIMALS) -> dict[str, Any]:
+    """``geometry`` as a GeoJSON mapping with coordinates rounded (smaller map payloads)."""
+    rounded = shapely.transform(geometry, lambda xy: np.round(xy, decimals))
+    return shapely.geometry.mapping(rounded)
+
+
+@dataclasses.dataclass(frozen=True)
+class RosterData:
+    """One roster version: the stored frames (personal data), locations and their codes."""
+
+    version: int | None
+    source: str
+    synthetic: bool
+    missions: pd.DataFrame
+    people: pd.DataFrame
+    locations: pd.DataFrame
+    codes: LocationCodes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,29 +105,107 @@ class RosterView:
     cell_counts: pd.DataFrame     # h3_cell, people, with_immunity (display resolution)
 
 
+HAZARD_COLUMNS = (
+    "hazard_id", "key", "source", "event", "category", "severity", "status", "message_type",
+    "headline", "area_desc", "url", "sent", "onset", "expires", "recorded_at", "clock",
+    "geometry_method", "placed", "marine_only", "jurisdictions", "offices",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HazardState:
+    """Every stored hazard (active or not) with what it covers, for one roster version."""
+
+    key: tuple[Any, ...]
+    table: pd.DataFrame                 # HAZARD_COLUMNS, one row per stored hazard
+    hazards: dict[str, Hazard]
+    display: dict[str, dict[str, Any]]  # hazard id -> GeoJSON geometry for maps
+    pairs: PairCodes                    # rows of ``table`` x rows of the roster locations
+    by_key: dict[str, int]              # incident key -> row of ``table``
+    roster: RosterData                  # the roster version the pairs refer to
+
+    def active_mask(self, now: datetime) -> np.ndarray:
+        """Hazards in force at ``now``: not cancelled and not ended (a recording by its date)."""
+        table = self.table
+        if table.empty:
+            return np.zeros(0, dtype=bool)
+        clock = table["clock"].fillna(pd.Timestamp(now)).to_numpy()
+        ends = table["expires"]
+        open_ended = ends.isna().to_numpy()
+        later = np.zeros(len(table), dtype=bool)
+        later[~open_ended] = ends[~open_ended].to_numpy() > clock[~open_ended]
+        return (table["message_type"] != "cancel").to_numpy() & (open_ended | later)
+
+
+def _offices(jurisdictions: tuple[str, ...], area: Any) -> tuple[str, ...]:
+    """The OFM offices responsible for the touched jurisdictions (California by latitude)."""
+    offices = {OFFICE_BY_JURISDICTION[j] for j in jurisdictions if j in OFFICE_BY_JURISDICTION}
+    if "CA" in jurisdictions and area is not None:
+        _, south, _, north = area.bounds
+        if south < CALIFORNIA_SPLIT_LAT:
+            offices.add("LAX")
+        if north >= CALIFORNIA_SPLIT_LAT:
+            offices.add("SFO")
+    return tuple(sorted(offices))
+
+
+def _area(hazard: Hazard) -> Any:
+    if hazard.geometry is not None:
+        return hazard.geometry
+    if hazard.radius_km is not None:
+        return geodesic_circle(hazard.center_lon, hazard.center_lat, hazard.radius_km)
+    return None
+
+
 @dataclasses.dataclass
 class Services:
-    """The engine and settings, plus a cache of the roster view keyed by roster version."""
+    """The engine and settings, plus caches keyed by roster version and hazard snapshot."""
 
     engine: Engine
     settings: Settings
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _roster: RosterData | None = dataclasses.field(default=None, repr=False)
     _view: RosterView | None = dataclasses.field(default=None, repr=False)
-    _impact: tuple[int | None, pd.DataFrame, ImpactIndex] | None = dataclasses.field(
-        default=None, repr=False)
+    _index: tuple[int | None, ImpactIndex] | None = dataclasses.field(default=None, repr=False)
+    _hazards: HazardState | None = dataclasses.field(default=None, repr=False)
+    _cells: tuple[int | None, dict[str, Any]] | None = dataclasses.field(default=None,
+                                                                         repr=False)
+    _incidents: OrderedDict[tuple[Any, ...], IncidentView] = dataclasses.field(
+        default_factory=OrderedDict, repr=False)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:
         return cls(engine=engine, settings=settings)
 
-    def roster_view(self) -> RosterView:
-        """The current roster's aggregates; recomputed only when the roster version changes."""
+    # ---------------------------------------------------------------- roster
+
+    def _roster_locked(self) -> RosterData:
         latest = current_import(self.engine)
         version = None if latest is None else int(latest["import_id"])
-        with self._lock:
-            if self._view is not None and self._view.version == version:
-                return self._view
+        if self._roster is None or self._roster.version != version:
             missions, people = load_roster(self.engine)
+            locations = roster_locations(missions, people)
+            self._roster = RosterData(
+                version=version,
+                source="" if latest is None else str(latest["source"]),
+                synthetic=bool(latest and latest["synthetic"]),
+                missions=missions, people=people, locations=locations,
+                codes=LocationCodes.of(locations),
+            )
+        return self._roster
+
+    def roster(self) -> RosterData:
+        """The current roster; reloaded only when its version changes."""
+        with self._lock:
+            return self._roster_locked()
+
+    def roster_view(self) -> RosterView:
+        """The current roster's aggregates; recomputed only when the roster version changes."""
+        with self._lock:
+            data = self._roster_locked()
+            if self._view is not None and self._view.version == data.version:
+                return self._view
+            missions, people = data.missions, data.people
             stats = roster_stats(missions, people)
             cells = people.assign(
                 cell=[h3.cell_to_parent(c, self.settings.display_h3_resolution)
@@ -73,45 +214,151 @@ class Services:
             ).groupby("cell").agg(people=("person_id", "size"), with_immunity=("immune", "sum"))
             cells = cells.reset_index().rename(columns={"cell": "h3_cell"})
             self._view = RosterView(
-                version=version,
-                source="" if latest is None else str(latest["source"]),
-                synthetic=bool(latest and latest["synthetic"]),
-                stats=stats,
-                missions=missions.loc[:, list(PUBLIC_MISSION_COLUMNS)].copy(),
+                version=data.version, source=data.source, synthetic=data.synthetic,
+                stats=stats, missions=missions.loc[:, list(PUBLIC_MISSION_COLUMNS)].copy(),
                 cell_counts=cells,
             )
             return self._view
 
-    def _impact_state(self) -> tuple[pd.DataFrame, ImpactIndex]:
-        """Roster locations and their impact index, rebuilt only when the roster changes."""
-        latest = current_import(self.engine)
-        version = None if latest is None else int(latest["import_id"])
-        with self._lock:
-            if self._impact is None or self._impact[0] != version:
-                missions, people = load_roster(self.engine)
-                locations = roster_locations(missions, people)
-                points = geopandas.GeoDataFrame(
-                    locations[["location_id"]], crs="EPSG:4326",
-                    geometry=geopandas.points_from_xy(locations["lon"], locations["lat"]))
-                index = ImpactIndex(points, id_col="location_id",
-                                    h3_resolution=self.settings.h3_resolution)
-                self._impact = (version, locations, index)
-            return self._impact[1], self._impact[2]
+    def _index_locked(self, data: RosterData) -> ImpactIndex:
+        if self._index is None or self._index[0] != data.version:
+            locations = data.locations
+            points = geopandas.GeoDataFrame(
+                locations[["location_id"]], crs="EPSG:4326",
+                geometry=geopandas.points_from_xy(locations["lon"], locations["lat"]))
+            self._index = (data.version, ImpactIndex(points, id_col="location_id",
+                                                     h3_resolution=self.settings.h3_resolution))
+        return self._index[1]
 
     def roster_locations(self) -> pd.DataFrame:
-        return self._impact_state()[0]
+        return self.roster().locations
 
     def impact_index(self) -> ImpactIndex:
-        return self._impact_state()[1]
+        with self._lock:
+            return self._index_locked(self._roster_locked())
+
+    # ---------------------------------------------------------------- hazards
+
+    def hazard_state(self) -> HazardState:
+        """Every stored hazard with its impact; rebuilt only when the roster or a feed's
+        snapshot changes."""
+        stamp = hazards_stamp(self.engine)
+        with self._lock:
+            data = self._roster_locked()
+            key = (data.version, stamp)
+            if self._hazards is not None and self._hazards.key == key:
+                return self._hazards
+            state = self._build_hazard_state(key, data)
+            self._hazards = state
+            return state
+
+    def _build_hazard_state(self, key: tuple[Any, ...], data: RosterData) -> HazardState:
+        now = datetime.now(timezone.utc)
+        hazards = load_hazards(self.engine, now=now, include_expired=True)
+        recorded = {h.source: h.recorded_at for h in
+                    feed_health(self.engine, now=now, settings=self.settings) if h.recorded}
+        states = self.states
+        rows, display, areas = [], {}, []
+        for hazard in hazards:
+            area = _area(hazard)
+            if area is not None:
+                shown = normalize_longitudes(area)
+                display[hazard.hazard_id] = rounded_geojson(
+                    shapely.simplify(shown, DISPLAY_TOLERANCE_DEG, preserve_topology=True))
+                areas.append(shown)
+            else:
+                areas.append(None)
+            rows.append({
+                "hazard_id": hazard.hazard_id, "key": incident_key(hazard.hazard_id),
+                "source": hazard.source, "event": hazard.event, "category": hazard.category,
+                "severity": hazard.severity, "status": hazard.status,
+                "message_type": hazard.message_type,
+                "headline": hazard.headline or hazard.event, "area_desc": hazard.area_desc,
+                "url": hazard.url, "sent": hazard.sent, "onset": hazard.onset or hazard.effective,
+                "expires": hazard.ends or hazard.expires,
+                "recorded_at": recorded.get(hazard.source),
+                "clock": recorded.get(hazard.source),
+                "geometry_method": hazard.geometry_method or "",
+                "placed": hazard.is_placed, "marine_only": marine_only(hazard),
+            })
+        table = pd.DataFrame(rows, columns=[c for c in HAZARD_COLUMNS
+                                            if c not in ("jurisdictions", "offices")])
+        for column in ("sent", "onset", "expires", "recorded_at", "clock"):
+            table[column] = pd.to_datetime(table[column], utc=True)
+        # Which jurisdictions (and so OFM offices) each area touches, for the area filters.
+        touched: list[list[str]] = [[] for _ in rows]
+        present = [i for i, a in enumerate(areas) if a is not None]
+        if present:
+            tree = shapely.STRtree(states.geometry.to_numpy())
+            area_idx, state_idx = tree.query(np.asarray([areas[i] for i in present]),
+                                             predicate="intersects")
+            codes = states["code"].to_numpy()
+            for a, s in zip(area_idx.tolist(), state_idx.tolist(), strict=True):
+                touched[present[a]].append(str(codes[s]))
+        table["jurisdictions"] = [tuple(sorted(set(t))) for t in touched]
+        table["offices"] = [_offices(t, a) for t, a in zip(table["jurisdictions"], areas,
+                                                            strict=True)]
+        pairs = PairCodes.empty()
+        placed = [h for h in hazards if h.is_placed]
+        if placed and len(data.locations):
+            frame = geopandas.GeoDataFrame([{
+                "hazard_id": h.hazard_id,
+                "geometry": h.geometry if h.geometry is not None
+                else shapely.Point(h.center_lon, h.center_lat),
+                "center_lon": h.center_lon if h.radius_km else float("nan"),
+                "center_lat": h.center_lat if h.radius_km else float("nan"),
+                "radius_km": h.radius_km or float("nan"),
+            } for h in placed], geometry="geometry", crs="EPSG:4326")
+            found = self._index_locked(data).affected(frame, id_col="hazard_id")
+            pairs = PairCodes.of(found, table["hazard_id"], data.locations["location_id"])
+        return HazardState(
+            key=key, table=table, hazards={h.hazard_id: h for h in hazards}, display=display,
+            pairs=pairs, by_key={k: i for i, k in enumerate(table["key"])}, roster=data,
+        )
+
+    def warm(self) -> None:
+        """Build the caches now (roster, index, hazard state, base map), so the first screen
+        to connect after a start does not wait for them. Errors are logged, never raised."""
+        try:
+            self.roster_view()
+            self.hazard_state()
+            self.cells_geojson()
+            _ = self.states_geojson
+        except Exception:  # a failed warm-up only means a slower first page
+            logger.exception("warming the dashboard's caches failed")
+
+    # ---------------------------------------------------------------- base map
+
+    def cells_geojson(self) -> dict[str, Any]:
+        """The display H3 cells of the current roster as GeoJSON (cached per roster version)."""
+        view = self.roster_view()
+        with self._lock:
+            if self._cells is None or self._cells[0] != view.version:
+                from dashboard.figures import cells_geojson  # figures import plotly: lazily
+
+                self._cells = (view.version, cells_geojson(view.cell_counts["h3_cell"]))
+            return self._cells[1]
+
+    @cached_property
+    def states(self) -> geopandas.GeoDataFrame:
+        """The bundled state and territory boundaries (read once)."""
+        return load_geography().states
 
     @cached_property
     def states_geojson(self) -> dict[str, Any]:
         """Simplified state and territory outlines for the offline base map."""
-        states = load_geography().states
-        simplified = shapely.simplify(states.geometry.to_numpy(), 0.01, preserve_topology=True)
-        frame = geopandas.GeoDataFrame(states.loc[:, ["code", "name"]], geometry=simplified,
-                                       crs=states.crs)
-        return json.loads(frame.to_json(drop_id=True))
+        states = self.states
+        features = []
+        for code, name, geometry in zip(states["code"], states["name"], states.geometry,
+                                        strict=True):
+            shown = shapely.simplify(geometry, 0.01, preserve_topology=True)
+            features.append({"type": "Feature", "properties": {"code": code, "name": name},
+                             "geometry": rounded_geojson(shown)})
+        return {"type": "FeatureCollection", "features": features}
+
+    @cached_property
+    def states_geojson_bytes(self) -> int:
+        return len(json.dumps(self.states_geojson, separators=(",", ":")))
 
 
 _current: Services | None = None
@@ -128,74 +375,235 @@ def current() -> Services:
     return _current
 
 
+# -------------------------------------------------------------------- the overview's numbers
+
+OVERVIEW_COLUMNS = (
+    "hazard_id", "key", "source", "event", "category", "severity", "status", "headline",
+    "area_desc", "expires", "recorded_at", "geometry_method", "placed", "incident", "reason",
+    *("missions", "premises", "people", "with_immunity", "households"),
+)
+
+
 @dataclasses.dataclass(frozen=True)
-class HazardView:
-    """Active hazards with their impact on the roster, and the health of every feed."""
+class Overview:
+    """What the overview shows at one moment: active hazards with counts, and feed health."""
 
-    hazards: pd.DataFrame        # one row per active hazard, counts only (no personal data)
-    shapes: dict[str, Any]       # GeoJSON of the hazards' areas, keyed by hazard id, for maps
+    now: datetime
+    hazards: pd.DataFrame        # OVERVIEW_COLUMNS: active hazards passing the filters, ranked
+    totals: dict[str, int]       # the incidents' union: each mission and person once
+    hidden_by_rules: int         # active hazards (passing the filters) that are not incidents
+    active: int                  # all active hazards, before any filter
     health: list[Any]            # store.feeds.FeedHealth, one per source
+    state_key: tuple[Any, ...]   # changes when hazards or roster change (map refresh)
+    rules_version: int
+    rules_problem: str = ""      # set when the stored rules cannot be used
+
+    @property
+    def incidents(self) -> pd.DataFrame:
+        return self.hazards[self.hazards["incident"].to_numpy(dtype=bool)]
 
 
-def hazard_view(services: Services, now: datetime) -> HazardView:
-    """Active hazards, what each one affects (missions, people, immunity), and feed health."""
-    hazards = load_hazards(services.engine, now=now)
+def rank_hazards(table: pd.DataFrame) -> pd.DataFrame:
+    """Most people affected first, then missions, then the worse severity, then newest id."""
+    rank = table["severity"].map(_SEVERITY_RANK).fillna(len(SEVERITIES))
+    return table.assign(_rank=rank).sort_values(
+        ["people", "missions", "_rank", "hazard_id"], ascending=[False, False, True, True],
+        kind="stable").drop(columns="_rank").reset_index(drop=True)
+
+
+def overview(services: Services, now: datetime, filters: Filters | None = None) -> Overview:
+    """Active hazards at ``now`` passing ``filters``, each with what it affects, incidents
+    marked by the stored rules, ranked by impact; counts only (no personal data)."""
+    filters = filters or Filters()
+    state = services.hazard_state()
+    roster = state.roster
+    try:
+        rules = load_rules(services.engine)
+        rules_problem = ""
+    except RulesInvalid as exc:  # fail open: with broken rules, every hazard is an incident
+        logger.error("stored incident rules are invalid: %s", exc)
+        rules = RuleSet(rules=(), version=-1, updated_at=None, updated_by="")
+        rules_problem = f"The stored incident rules are invalid ({exc}); every hazard is " \
+                        "shown as an incident until an administrator fixes them."
     health = feed_health(services.engine, now=now, settings=services.settings)
-    recorded = {h.source: h.recorded_at for h in health if h.recorded}
-    rows = []
-    features = []
-    frame_rows = []
-    for hazard in hazards:
-        area = hazard.geometry
-        if area is None and hazard.radius_km is not None:
-            area = geodesic_circle(hazard.center_lon, hazard.center_lat, hazard.radius_km)
-        if area is not None:
-            display = shapely.simplify(normalize_longitudes(area), 0.005, preserve_topology=True)
-            features.append({"type": "Feature", "id": hazard.hazard_id, "properties": {},
-                             "geometry": shapely.geometry.mapping(display)})
-        rows.append({
-            "hazard_id": hazard.hazard_id, "source": hazard.source, "event": hazard.event,
-            "category": hazard.category, "severity": hazard.severity,
-            "status": hazard.status, "headline": hazard.headline or hazard.event,
-            "area_desc": hazard.area_desc, "expires": hazard.ends or hazard.expires,
-            "geometry_method": hazard.geometry_method or "",
-            "recorded_at": recorded.get(hazard.source),
-        })
-        if hazard.is_placed:
-            frame_rows.append({
-                "hazard_id": hazard.hazard_id, "severity": hazard.severity,
-                "geometry": hazard.geometry if hazard.geometry is not None
-                else shapely.Point(hazard.center_lon, hazard.center_lat),
-                "center_lon": hazard.center_lon if hazard.radius_km else float("nan"),
-                "center_lat": hazard.center_lat if hazard.radius_km else float("nan"),
-                "radius_km": hazard.radius_km or float("nan"),
-            })
-    table = pd.DataFrame(rows, columns=["hazard_id", "source", "event", "category", "severity",
-                                        "status", "headline", "area_desc", "expires",
-                                        "geometry_method", "recorded_at"])
-    counts = pd.DataFrame({"hazard_id": table["hazard_id"]}).assign(
-        missions=0, people=0, with_immunity=0)
-    if frame_rows:
-        impact = services.impact_index()
-        placed = geopandas.GeoDataFrame(frame_rows, geometry="geometry", crs="EPSG:4326")
-        pairs = impact.affected(placed, id_col="hazard_id")
-        if len(pairs):
-            locations = services.roster_locations()
-            by_id = locations.set_index("location_id")
-            kind = by_id["kind"].reindex(pairs["location_id"].astype(str)).to_numpy()
-            immune = by_id["immunity"].reindex(pairs["location_id"].astype(str)).isin(
-                ("full", "official_acts")).to_numpy()
-            tally = pd.DataFrame({"hazard_id": pairs["hazard_id"].astype(str).to_numpy(),
-                                  "missions": kind == "mission", "people": kind == "person",
-                                  "with_immunity": immune}).groupby("hazard_id").sum()
-            counts = counts.set_index("hazard_id")
-            counts.update(tally)
-            counts = counts.reset_index()
-    table = table.merge(counts, on="hazard_id", how="left")
-    for column in ("missions", "people", "with_immunity"):
-        table[column] = table[column].fillna(0).astype(int)
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
-    table = table.assign(_rank=table["severity"].map(rank)).sort_values(
-        ["people", "missions", "_rank"], ascending=[False, False, True]).drop(columns="_rank")
-    return HazardView(table.reset_index(drop=True),
-                      {"type": "FeatureCollection", "features": features}, health)
+    table = state.table
+    active = state.active_mask(now)
+    location_mask = filters.location_mask(roster.locations)
+    counts = hazard_counts(state.pairs, roster.codes, len(table), location_mask)
+    keep = active & filters.hazard_mask(table)
+    if filters.by_location:
+        area_hit = np.zeros(len(table), dtype=bool)
+        if filters.jurisdictions or filters.offices:
+            juris = set(filters.jurisdictions)
+            offices = set(filters.offices)
+            area_hit = np.array([
+                (not juris or bool(juris & set(j))) and (not offices or bool(offices & set(o)))
+                for j, o in zip(table["jurisdictions"], table["offices"], strict=True)
+            ], dtype=bool) if len(table) else area_hit
+            if filters.countries:
+                area_hit[:] = False
+        keep &= area_hit | (counts["missions"].to_numpy() > 0)
+    verdict = classify(table, rules.rules) if len(table) else pd.DataFrame(
+        {"incident": pd.Series(dtype=bool), "rule": pd.Series(dtype=int),
+         "reason": pd.Series(dtype=str)})
+    shown = table.loc[keep].assign(
+        incident=verdict["incident"].to_numpy()[keep] if len(table) else [],
+        reason=verdict["reason"].to_numpy()[keep] if len(table) else [],
+    )
+    shown = pd.concat([shown.reset_index(drop=True),
+                       counts.loc[keep].reset_index(drop=True)], axis=1)
+    shown = rank_hazards(shown.loc[:, list(OVERVIEW_COLUMNS)].astype({"incident": bool}))
+    incident_mask = np.zeros(len(table), dtype=bool)
+    if len(table):
+        incident_mask = keep & verdict["incident"].to_numpy()
+    totals = union_counts(state.pairs, roster.codes, incident_mask, location_mask)
+    totals["incidents"] = int(incident_mask.sum())
+    totals["affecting"] = int((shown["incident"] & (shown["missions"] > 0)).sum())
+    return Overview(now=now, hazards=shown, totals=totals,
+                    hidden_by_rules=int((~shown["incident"]).sum()),
+                    active=int(active.sum()), health=health,
+                    state_key=state.key, rules_version=rules.version,
+                    rules_problem=rules_problem)
+
+
+# -------------------------------------------------------------------- one incident, or several
+
+MAX_SELECTION = 25  # incidents worked on together (a hurricane's alerts, say)
+
+
+class UnknownIncident(KeyError):
+    """Incident keys that name no stored hazard (it expired and its feed dropped it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+MISSION_GRID_COLUMNS = (
+    "mission_id", "name", "mission_type", "country_name", "city", "jurisdiction", "ofm_office",
+    "premises", "people", "full", "official_acts", "none", "households", "duty_phone",
+    "worst_severity", "hazards",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class IncidentView:
+    """A selection of hazards and everyone it affects (personal data: coordinators only)."""
+
+    hazards: pd.DataFrame      # the selected rows of HazardState.table, plus active and counts
+    pairs: pd.DataFrame        # hazard_id, location_id: who each selected hazard covers
+    missions: pd.DataFrame     # MISSION_GRID_COLUMNS, one row per affected mission
+    calls: pd.DataFrame        # layers.calllist.call_list: people in calling order
+    totals: dict[str, int]     # the selection's union: each mission and person once
+    state_key: tuple[Any, ...]
+    cell_counts: pd.DataFrame  # affected people per display H3 cell (h3_cell, people,
+                               # with_immunity): where they live, never single homes
+
+
+def parse_keys(text: str) -> tuple[str, ...]:
+    """Incident keys from a URL segment ("k1,k2"): trimmed, de-duplicated, order kept."""
+    keys = tuple(dict.fromkeys(k.strip() for k in str(text).split(",") if k.strip()))
+    if not keys:
+        raise ValueError("no incident given")
+    if len(keys) > MAX_SELECTION:
+        raise ValueError(f"at most {MAX_SELECTION} incidents can be worked on together, "
+                         f"got {len(keys)}")
+    return keys
+
+
+INCIDENT_CACHE_SIZE = 8
+
+
+def incident_view(services: Services, keys: tuple[str, ...], now: datetime) -> IncidentView:
+    """The hazards named by ``keys`` (see :func:`incident_key`) and who they affect.
+
+    Unknown keys raise :class:`UnknownIncident` naming them. Expired hazards still in the store
+    are shown (marked inactive): a coordinator finishing outreach must not lose the list.
+    Views are cached per hazard snapshot and selection (a page's paging and sorting, and its
+    exports, reuse one view); ``active`` is worked out afresh at ``now`` every time.
+    """
+    state = services.hazard_state()
+    cache_key = (state.key, tuple(keys))
+    with services._lock:
+        view = services._incidents.get(cache_key)
+        if view is not None:
+            services._incidents.move_to_end(cache_key)
+    if view is None:
+        view = _incident_view(services, state, tuple(keys), now)
+        with services._lock:
+            services._incidents[cache_key] = view
+            while len(services._incidents) > INCIDENT_CACHE_SIZE:
+                services._incidents.popitem(last=False)
+    rows = [state.by_key[k] for k in keys]
+    hazards = view.hazards.assign(active=state.active_mask(now)[rows])
+    return dataclasses.replace(view, hazards=hazards)
+
+
+def _incident_view(services: Services, state: HazardState, keys: tuple[str, ...],
+                   now: datetime) -> IncidentView:
+    roster = state.roster
+    unknown = [k for k in keys if k not in state.by_key]
+    if unknown:
+        raise UnknownIncident(f"no such incident: {', '.join(unknown)} (it may have ended "
+                              f"and left its feed)")
+    rows = np.array([state.by_key[k] for k in keys], dtype=np.int64)
+    selected = np.zeros(len(state.table), dtype=bool)
+    selected[rows] = True
+    counts = hazard_counts(state.pairs, roster.codes, len(state.table))
+    hazards = pd.concat([state.table.iloc[rows].reset_index(drop=True),
+                         counts.iloc[rows].reset_index(drop=True)], axis=1)
+    hazards["active"] = state.active_mask(now)[rows]
+    chosen = state.pairs.select(selected)
+    pairs = pd.DataFrame({
+        "hazard_id": state.table["hazard_id"].to_numpy()[chosen.hazard],
+        "location_id": roster.locations["location_id"].to_numpy()[chosen.location],
+    })
+    calls = call_list(pairs, roster.missions, roster.people,
+                      hazards.loc[:, ["hazard_id", "event", "severity"]])
+    people = roster.people.iloc[
+        roster.locations.iloc[np.unique(chosen.location)].query("kind == 'person'").index
+        - len(roster.missions)]
+    resolution = services.settings.display_h3_resolution
+    cells = people.assign(
+        h3_cell=[h3.cell_to_parent(c, resolution) for c in people["h3_cell"]],
+        immune=people["immunity"].isin(("full", "official_acts")),
+    ).groupby("h3_cell").agg(people=("person_id", "size"), with_immunity=("immune", "sum"))
+    return IncidentView(
+        hazards=hazards, pairs=pairs, missions=_mission_grid(roster, pairs, hazards),
+        calls=calls, totals=union_counts(state.pairs, roster.codes, selected),
+        state_key=state.key, cell_counts=cells.reset_index(),
+    )
+
+
+def _mission_grid(roster: RosterData, pairs: pd.DataFrame,
+                  hazards: pd.DataFrame) -> pd.DataFrame:
+    """One row per affected mission: premises inside or not, people by immunity level."""
+    if pairs.empty:
+        return pd.DataFrame(columns=list(MISSION_GRID_COLUMNS))
+    locations = roster.locations.set_index("location_id")
+    hits = pairs.join(locations[["kind", "mission_id", "immunity", "household_id"]],
+                      on="location_id")
+    hits["rank"] = hits["hazard_id"].map(
+        dict(zip(hazards["hazard_id"], hazards["severity"].map(_SEVERITY_RANK), strict=True)))
+    events = dict(zip(hazards["hazard_id"], hazards["event"], strict=True))
+    people = hits[hits["kind"] == "person"].drop_duplicates("location_id")
+    by_level = pd.crosstab(people["mission_id"], people["immunity"]).reindex(
+        columns=["full", "official_acts", "none"], fill_value=0)
+    grid = pd.DataFrame(index=pd.Index(hits["mission_id"].unique(), name="mission_id"))
+    grid["premises"] = grid.index.isin(hits.loc[hits["kind"] == "mission", "mission_id"])
+    grid = grid.join(by_level).fillna(0)
+    grid["people"] = grid[["full", "official_acts", "none"]].sum(axis=1)
+    grid["households"] = people.groupby("mission_id")["household_id"].nunique()
+    grid["worst_severity"] = hits.groupby("mission_id")["rank"].min().map(
+        dict(enumerate(SEVERITIES)))
+    grid["hazards"] = hits.groupby("mission_id")["hazard_id"].agg(
+        lambda ids: "; ".join(sorted({events[i] for i in ids})))
+    grid = grid.fillna({"households": 0})
+    for column in ("full", "official_acts", "none", "people", "households"):
+        grid[column] = grid[column].astype(int)
+    missions = roster.missions.set_index("mission_id")
+    grid = grid.join(missions[["name", "mission_type", "country_name", "city", "jurisdiction",
+                               "ofm_office", "duty_phone"]]).reset_index()
+    grid["_rank"] = grid["worst_severity"].map(_SEVERITY_RANK)
+    grid = grid.sort_values(["_rank", "full", "official_acts", "people", "mission_id"],
+                            ascending=[True, False, False, False, True], kind="stable")
+    return grid.loc[:, list(MISSION_GRID_COLUMNS)].reset_index(drop=True)

@@ -73,8 +73,10 @@ class LiveServer:
         self._log_handle.close()
 
 
-def chrome(tmp_path: Path, size: tuple[int, int] = (1600, 1000)):
-    """A headless Debian chromium driven through Debian's chromedriver (no downloads)."""
+def chrome(tmp_path: Path, size: tuple[int, int] = (1600, 1000),
+           downloads: Path | None = None):
+    """A headless Debian chromium driven through Debian's chromedriver; files it downloads go
+    to ``downloads`` (none are allowed without it)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -95,7 +97,26 @@ def chrome(tmp_path: Path, size: tuple[int, int] = (1600, 1000)):
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(driver_path), options=options)
+    if downloads is not None:
+        options.add_experimental_option("prefs", {
+            "download.default_directory": str(downloads), "download.prompt_for_download": False,
+            "safebrowsing.enabled": False})
+    driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    behaviour = ({"behavior": "allow", "downloadPath": str(downloads)} if downloads is not None
+                 else {"behavior": "deny"})
+    driver.execute_cdp_cmd("Browser.setDownloadBehavior", behaviour)
+    return driver
+
+
+def wait_for_download(folder: Path, suffix: str, timeout: float = 30.0) -> Path:
+    """The file ending in ``suffix`` that chromium finished downloading into ``folder``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = [p for p in folder.glob(f"*{suffix}") if not p.name.endswith(".crdownload")]
+        if done and not list(folder.glob("*.crdownload")):
+            return done[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no {suffix} file was downloaded into {folder}")
 
 
 def wait_for(driver, css: str, timeout: float = 30.0):

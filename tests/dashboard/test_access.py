@@ -14,13 +14,16 @@ from datetime import datetime, timedelta, timezone
 import dash
 import pandas as pd
 import pytest
+import shapely
 from dash import Input, Output
 
 from dashboard import auth
 from dashboard.app import create_app
 from dashboard.services import Services
+from feeds.model import Hazard
 from settings import Settings
 from store.audit import query_audit
+from store.feeds import replace_hazards
 from store.roster import replace_roster
 from store.users import create_user, issue_token, revoke_token, set_disabled, set_role
 
@@ -44,14 +47,24 @@ ROUTES = {
     "/<path:path>": auth.PAGE,
     "/_dash-update-component": auth.CALLBACK,
     "/admin/audit.csv": "admin",
+    "/exports/calllist.csv": "coordinator",
+    "/exports/calllist.xlsx": "coordinator",
 }
-PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display", "/rules": "admin"}
+PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
+         "/incident/none": "coordinator", "/incident/nws:test-dc": "coordinator",
+         "/rules": "admin"}
+OVERVIEW_REFRESH = ("..overview-status.children...overview-kpis.children...overview-panel."
+                    "children...overview-select.options...overview-map.figure..."
+                    "overview-map-key.data..")
 CALLBACKS = {
     "auth-location.href": "display",
     "..admin-user-result.children...admin-users.children..": "admin",
     "..admin-token-result.children...admin-tokens.children..": "admin",
     "..admin-audit-table-wrap.children...admin-audit-export.href..": "admin",
-    "overview-content.children": "display",
+    OVERVIEW_REFRESH: "display",
+    "..incident-people.data...incident-people.page_count...incident-people-count.children..":
+        "coordinator",
+    "incident-location.href": "coordinator",
     "..rules-current.children...rules-result.children...rules-version.data...rules-editor.value..":
         "admin",
     ".._pages_content.children..._pages_store.data..": auth.PAGE,
@@ -79,6 +92,11 @@ def secured(store_engine, checked_small_roster, tmp_path, fast_hashing):
     for role in ("display", "coordinator", "admin"):
         create_user(store_engine, role, role, PASSWORD, actor="test", now=NOW)
     _, secret = issue_token(store_engine, "ops wall", actor="test", now=NOW)
+    # one hazard over Washington, so the incident page and exports hold personal data
+    replace_hazards(store_engine, "nws", [Hazard(
+        "nws:test-dc", "nws", "Flash Flood Warning", "flood", severity="severe",
+        expires=NOW + timedelta(days=3), geometry=shapely.box(-77.2, 38.8, -76.9, 39.05),
+        geometry_method="polygon", area_desc="District of Columbia")], now=NOW)
     settings = Settings.from_env({}, data_dir=str(tmp_path))
     app = create_app(settings, Services.from_engine(store_engine, settings))
     clock = Clock()
@@ -134,6 +152,8 @@ def _concrete_urls(app, rule) -> list[str]:
         return [f"/_dash-component-suites/{package}/{sorted(paths)[0]}"]
     if rule.rule == "/<path:path>":
         return [p for p in PAGES if p != "/"]
+    if rule.rule.startswith("/exports/calllist."):
+        return [f"{rule.rule}?incidents=nws:test-dc"]
     return [rule.rule]
 
 
@@ -171,6 +191,8 @@ CALLBACK_VALUES = {
     "admin-user-role.value": "coordinator", "admin-token-issue.n_clicks": 1,
     "admin-token-name.value": "new wall", "overview-refresh.n_intervals": 1,
     "auth-sign-out.n_clicks": 1, "_pages_location.search": "",
+    "incident-keys.data": ["nws:test-dc"], "incident-people.page_current": 0,
+    "incident-people.page_size": 50, "incident-selection.value": ["nws:test-dc", "x"],
 }
 
 
@@ -249,6 +271,10 @@ def test_every_route_and_callback_as_every_visitor(secured, small_roster) -> Non
                                            "bearer": 200, "coordinator": 200, "admin": 200}
     assert matrix["callback router /admin"]["coordinator"] == 403
     assert matrix["GET /admin/audit.csv"]["display"] == 403
+    exports = matrix["GET /exports/calllist.csv?incidents=nws:test-dc"]
+    assert exports["coordinator"] == 200 and exports["wall"] == exports["bearer"] == 403
+    assert matrix["callback router /incident/nws:test-dc"]["coordinator"] == 200
+    assert matrix["callback router /incident/nws:test-dc"]["display"] == 403
     logging.getLogger(__name__).info("access matrix: %s", json.dumps(matrix, sort_keys=True))
 
 
@@ -269,7 +295,7 @@ def test_malformed_or_clientside_callbacks_are_refused(secured) -> None:
     app, _, _ = secured
     client, _ = sign_in(app, "admin")
     client.get("/")
-    payload = _callback_payload(app, "overview-content.children", CALLBACK_VALUES)
+    payload = _callback_payload(app, "incident-location.href", CALLBACK_VALUES)
     swapped = {**payload, "inputs": [{"id": "admin-user-name", "property": "value",
                                       "value": "x"}]}
     for body in ({"output": "no-such.children"}, {**payload, "output": "_pages_dummy.children"},
@@ -364,7 +390,7 @@ def test_sessions_end_when_idle_or_old_and_refreshes_are_not_activity(secured) -
     app, _, clock = secured
     client, _ = sign_in(app, "coordinator")
     client.get("/")
-    refresh = _callback_payload(app, "overview-content.children", CALLBACK_VALUES)
+    refresh = _callback_payload(app, OVERVIEW_REFRESH, CALLBACK_VALUES)
     clock.now = NOW + timedelta(minutes=20)
     assert client.post("/_dash-update-component", json=refresh).status_code == 200
     clock.now = NOW + timedelta(minutes=31)  # 31 min since the last *user* activity

@@ -6,18 +6,27 @@ security headers, CSP included, are on for every response, and the console must 
 
 from __future__ import annotations
 
+import csv
 import io
 import time
 import urllib.request
 from datetime import datetime, timezone
 
+import openpyxl
 import pytest
 from PIL import Image
 
 from store.db import open_store
 from store.roster import replace_roster
 from store.users import create_user, issue_token, revoke_token
-from tests.browser import LiveServer, chrome, console_errors, sign_in, wait_for
+from tests.browser import (
+    LiveServer,
+    chrome,
+    console_errors,
+    sign_in,
+    wait_for,
+    wait_for_download,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -33,6 +42,7 @@ def server(tmp_path, checked_small_roster):
     replace_roster(engine, missions, people, source="browser test roster", actor="test",
                    now=now, synthetic=True)
     create_user(engine, "watch-officer", "display", PASSWORD, actor="test", now=now)
+    create_user(engine, "duty-coordinator", "coordinator", PASSWORD, actor="test", now=now)
     token, secret = issue_token(engine, "ops wall", actor="test", now=now)
     live = LiveServer(url, tmp_path)
     live.engine, live.token_id, live.token = engine, token.token_id, secret
@@ -57,8 +67,9 @@ def _assert_overview_without_personal_data(driver, missions, people) -> None:
     banner = wait_for(driver, "#overview-recorded")
     assert "RECORDED FEED DATA, NOT LIVE" in banner.text
     assert "NWS (2025-12-15)" in banner.text
-    hazards = wait_for(driver, "#overview-hazards")
-    assert "(recorded)" in hazards.text
+    panel = wait_for(driver, "#overview-panel")
+    assert "Incidents" in panel.text
+    assert "(recorded)" in wait_for(driver, "#overview-select").text
     assert "Active hazards" in kpis.text
     assert "Members and dependents" in kpis.text
     assert f"{len(people):,}" in kpis.text
@@ -135,5 +146,64 @@ def test_overview_renders_counts_and_map_without_personal_data(server, tmp_path,
                      now=datetime.now(timezone.utc))
         driver.refresh()
         wait_for(driver, "input[name=username]")  # revoked: the session is gone at once
+    finally:
+        driver.quit()
+
+
+def _csv_person_ids(path) -> list[str]:
+    lines = [line for line in path.read_text(encoding="utf-8-sig").splitlines()
+             if line and not line.lstrip('"').startswith("# ")]
+    return [row["person_id"] for row in csv.DictReader(io.StringIO("\n".join(lines)))]
+
+
+def test_coordinator_opens_an_incident_and_exports_its_call_list(server, tmp_path) -> None:
+    """The journey of a night shift: overview -> top incident -> missions -> CSV and XLSX."""
+    from dashboard.services import Services, incident_view
+    from settings import Settings
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    driver = chrome(tmp_path, downloads=downloads)
+    try:
+        sign_in(driver, server.url, "duty-coordinator", PASSWORD)
+        wait_for(driver, "#overview-kpis")
+        link = wait_for(driver, "#overview-select a.incident-link")
+        key = link.get_attribute("href").rsplit("/incident/", 1)[1]
+        link.click()
+        title = wait_for(driver, "#incident-title")
+        expected = incident_view(
+            Services.from_engine(server.engine, Settings.from_env({})), (key,),
+            datetime.now(timezone.utc))
+        assert title.text == expected.hazards.iloc[0]["event"]
+        kpis = wait_for(driver, "#incident-kpis").text
+        assert f"{expected.totals['missions']:,}" in kpis
+        assert f"{expected.totals['people']:,}" in kpis
+        missions_table = wait_for(driver, "#incident-missions")
+        first = expected.missions.iloc[0]
+        assert first["name"] in missions_table.text  # the first mission to call is listed
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            people_rows = driver.find_elements("css selector", "#incident-people tbody tr")
+            if len(people_rows) > 1:
+                break
+            time.sleep(0.2)
+        assert len(people_rows) > 1, "the affected people did not load"
+
+        wait_for(driver, "#incident-export-csv").click()
+        csv_file = wait_for_download(downloads, ".csv")
+        listed = [p for p in _csv_person_ids(csv_file) if p]
+        assert sorted(listed) == sorted(p for p in expected.calls["person_id"] if p)
+        assert len(_csv_person_ids(csv_file)) == len(expected.calls)
+
+        wait_for(driver, "#incident-export-xlsx").click()
+        xlsx_file = wait_for_download(downloads, ".xlsx")
+        book = openpyxl.load_workbook(xlsx_file, read_only=True)
+        assert book.sheetnames[0] == "Summary"
+        rows = 0
+        for sheet in book.sheetnames[1:]:
+            values = list(book[sheet].iter_rows(values_only=True))
+            rows += len(values) - 1
+        assert rows == len(expected.calls)
+        assert console_errors(driver) == []
     finally:
         driver.quit()

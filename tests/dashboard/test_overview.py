@@ -78,39 +78,3 @@ def test_overview_page_has_counts_and_no_personal_data(services, small_roster) -
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login")
     assert b"Mission Watch" in client.get("/login").data
-
-
-def test_hazard_view_counts_match_a_plain_loop(services, small_roster) -> None:
-    from datetime import timedelta
-
-    import shapely
-    from pyproj import Geod
-
-    from dashboard.services import hazard_view
-    from feeds.model import Hazard
-    from store.feeds import replace_hazards
-
-    _, people = small_roster
-    box = shapely.box(-77.2, 38.8, -76.9, 39.05)
-    flood = Hazard("nws:test-flood", "nws", "Flash Flood Warning", "flood", severity="severe",
-                   expires=NOW + timedelta(hours=3), geometry=box, geometry_method="polygon",
-                   area_desc="District of Columbia")
-    quake = Hazard("nws:test-circle", "nws", "Drill circle", "other", severity="minor",
-                   expires=NOW + timedelta(hours=3), center_lon=-80.19, center_lat=25.77,
-                   radius_km=40.0)
-    replace_hazards(services.engine, "nws", [flood, quake], now=NOW)
-    view = hazard_view(services, NOW)
-    rows = view.hazards.set_index("hazard_id")
-    in_box = [box.intersects(shapely.Point(x, y)) for x, y in zip(people["lon"], people["lat"],
-                                                                 strict=True)]
-    assert rows.loc["nws:test-flood", "people"] == sum(in_box)
-    assert rows.loc["nws:test-flood", "with_immunity"] == int(
-        (people["immunity"] != "none")[in_box].sum())
-    geod = Geod(ellps="WGS84")
-    _, _, metres = geod.inv([-80.19] * len(people), [25.77] * len(people),
-                            people["lon"].to_list(), people["lat"].to_list())
-    assert rows.loc["nws:test-circle", "people"] == sum(m <= 40_000 for m in metres)
-    assert {f["id"] for f in view.shapes["features"]} == {"nws:test-flood", "nws:test-circle"}
-    assert view.hazards.iloc[0]["people"] >= view.hazards.iloc[1]["people"]
-    # expired hazards are gone from the view
-    assert hazard_view(services, NOW + timedelta(hours=4)).hazards.empty

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from datetime import datetime, timedelta, timezone
 
 import dash
@@ -51,9 +52,10 @@ def page(store_engine, tmp_path):
                     now=datetime.now(timezone.utc))
     settings = Settings.from_env({}, data_dir=str(tmp_path))
     app = create_app(settings, Services.from_engine(store_engine, settings))
-    from dashboard.pages import rules
-
-    return app, rules
+    # the module Dash imported when it built the app (importing it again under another name
+    # would register the page twice)
+    registered = next(p for p in dash.page_registry.values() if p["path"] == "/rules")
+    return app, sys.modules[registered["module"]]
 
 
 def _text(component) -> str:

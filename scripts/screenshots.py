@@ -1,0 +1,74 @@
+"""Take the README's screenshots from a real server on the bundled demo data.
+
+    python scripts/screenshots.py [OUT_DIR]      # default: docs/
+
+Starts ``python app.py serve --no-poll`` on a free loopback port over a throw-away data
+directory (demo roster, recorded feed snapshots), signs in through the sign-in form as a
+coordinator in headless Debian chromium, and saves ``overview.png`` and ``incident.png`` at
+1600x1000. Needs the test extra (selenium) and chromium with chromium-driver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import LiveServer, chrome, sign_in, wait_for  # noqa: E402
+
+PASSWORD = "screenshot password 1"
+
+
+def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
+    env = {**os.environ, "MISSIONWATCH_DATA_DIR": str(data_dir),
+           "MISSIONWATCH_LOG_LEVEL": "WARNING"}
+    env.pop("DATABASE_URL", None)
+    subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=env,
+                   input=stdin, text=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def _settle(driver, css: str, seconds: float = 4.0) -> None:
+    wait_for(driver, css, timeout=60)
+    time.sleep(seconds)  # let MapLibre finish drawing tiles of the bundled base map
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", nargs="?", default=str(ROOT / "docs"))
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="missionwatch-shots-") as tmp:
+        data_dir = Path(tmp)
+        _cli(data_dir, "roster", "generate")
+        _cli(data_dir, "users", "add", "coordinator", "--role", "coordinator",
+             "--password-stdin", stdin=PASSWORD + "\n")
+        server = LiveServer(f"sqlite:///{data_dir / 'missionwatch.sqlite3'}", data_dir)
+        try:
+            server.wait_ready()
+            driver = chrome(data_dir, size=(1600, 1250))
+            try:
+                sign_in(driver, server.url, "coordinator", PASSWORD)
+                _settle(driver, "#overview-map canvas.maplibregl-canvas", 8)
+                driver.save_screenshot(str(out / "overview.png"))
+                link = wait_for(driver, "#overview-select a.incident-link")
+                driver.get(link.get_attribute("href"))
+                _settle(driver, "#incident-people tbody tr", 2)
+                driver.save_screenshot(str(out / "incident.png"))
+            finally:
+                driver.quit()
+        finally:
+            server.stop()
+    print(f"wrote {out / 'overview.png'} and {out / 'incident.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
