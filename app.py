@@ -12,6 +12,7 @@ import getpass
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -102,8 +103,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _open_with_roster(settings)
     _first_admin(engine, settings)
-    app = create_app(settings, Services.from_engine(engine, settings))
+    services = Services.from_engine(engine, settings)
+    app = create_app(settings, services)
     scheduler = _start_feeds(engine, settings, args)
+    # build the caches in the background, so the first screen to connect need not wait
+    threading.Thread(target=services.warm, name="warm-caches", daemon=True).start()
     print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop; "
           f"sign in at /login)", file=sys.stderr)
     if not settings.secure_cookies and not settings.on_loopback:

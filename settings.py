@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 BUNDLED_DATA_DIR = PROJECT_ROOT / "data"
@@ -50,6 +51,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("h3_resolution", "MISSIONWATCH_H3_RESOLUTION", 9,
             "H3 resolution of the cell stored for every location (0-15; 9 is about 0.1 km2).",
             int),
+    Setting("basemap_url", "MISSIONWATCH_BASEMAP_URL", "",
+            "Street basemap: an XYZ raster tile URL with {z}, {x} and {y} (https), e.g. a tile "
+            "server of your own. Empty: the bundled boundaries only (works with no internet); "
+            "the boundaries are drawn over the tiles either way, so a map whose tiles cannot "
+            "load still shows the states."),
+    Setting("basemap_attribution", "MISSIONWATCH_BASEMAP_ATTRIBUTION", "",
+            "Attribution shown on the map for the tiles of MISSIONWATCH_BASEMAP_URL."),
     Setting("display_h3_resolution", "MISSIONWATCH_DISPLAY_H3_RESOLUTION", 5,
             "Coarser H3 resolution used to aggregate residences on maps (never single homes).",
             int),
@@ -163,6 +171,8 @@ class Settings:
     host: str
     port: int
     h3_resolution: int
+    basemap_url: str
+    basemap_attribution: str
     display_h3_resolution: int
     demo_seed: int
     jurisdiction_tolerance_km: float
@@ -222,6 +232,12 @@ class Settings:
             if not _RATE.match(part):
                 raise ValueError(f"signin_rate_limit: expected limits like '10 per minute;50 "
                                  f"per hour', got {self.signin_rate_limit!r}")
+        if self.basemap_url:
+            parts = urlsplit(self.basemap_url)
+            if parts.scheme not in ("https", "http") or not parts.netloc or not all(
+                    k in self.basemap_url for k in ("{z}", "{x}", "{y}")):
+                raise ValueError("basemap_url must be an http(s) tile URL with {z}, {x} and "
+                                 f"{{y}}, got {self.basemap_url!r}")
         if self.secret_key and len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 characters (or empty)")
 
@@ -247,6 +263,14 @@ class Settings:
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def basemap_origin(self) -> str | None:
+        """The tile server's origin (scheme://host[:port]) for the CSP, or None."""
+        if not self.basemap_url:
+            return None
+        parts = urlsplit(self.basemap_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @property
     def on_loopback(self) -> bool:

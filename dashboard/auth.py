@@ -479,7 +479,8 @@ _STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/", "/_favicon.ico")
 def _security_headers(response: flask.Response) -> flask.Response:
     state = _state()
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy(state.app)
+    headers["Content-Security-Policy"] = content_security_policy(
+        state.app, state.settings.basemap_origin)
     headers["X-Content-Type-Options"] = "nosniff"
     headers["X-Frame-Options"] = "DENY"
     headers["Referrer-Policy"] = "same-origin"  # "no-referrer" makes form posts Origin: null
@@ -493,19 +494,21 @@ def _security_headers(response: flask.Response) -> flask.Response:
     return response
 
 
-def content_security_policy(app: dash.Dash) -> str:
-    """The CSP: Dash's own inline scripts by hash, MapLibre's blob: workers, data:/blob: images.
+def content_security_policy(app: dash.Dash, tile_origin: str | None = None) -> str:
+    """The CSP: Dash's own inline scripts by hash, MapLibre's blob: workers, data:/blob: images,
+    and the configured basemap's tile server (images and fetches) when there is one.
 
     Styles allow 'unsafe-inline': Plotly and MapLibre insert style elements at run time.
     """
     script_hashes = " ".join(app.csp_hashes())
+    tiles = f" {tile_origin}" if tile_origin else ""
     return "; ".join((
         "default-src 'self'",
         f"script-src 'self' {script_hashes}",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
+        f"img-src 'self' data: blob:{tiles}",
         "font-src 'self' data:",
-        "connect-src 'self'",
+        f"connect-src 'self'{tiles}",
         "worker-src 'self' blob:",
         "child-src 'self' blob:",
         "object-src 'none'",

@@ -79,10 +79,33 @@ def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> go.Choropleth
     )
 
 
+def base_layers(base_geojson: dict[str, Any] | None,
+                basemap: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+    """The map's base: the bundled boundaries, over a street basemap when one is configured.
+
+    With no basemap, land is filled and borders are the fill's outline (one copy of the
+    shapes). With one, its raster tiles go underneath and only the borders are drawn, so where
+    the tiles cannot load (no internet in the operations centre) the states still show.
+    """
+    layers: list[dict[str, Any]] = []
+    if basemap is not None:
+        url, attribution = basemap
+        layers.append({"sourcetype": "raster", "source": [url], "below": "traces",
+                       "sourceattribution": attribution})
+    if base_geojson is not None:
+        if basemap is None:
+            layers.append({"source": base_geojson, "type": "fill", "color": "#eef1f5",
+                           "fill": {"outlinecolor": "#7a8699"}, "below": "traces"})
+        else:
+            layers.append({"source": base_geojson, "type": "line", "color": "#56627a",
+                           "line": {"width": 0.8}, "below": "traces"})
+    return layers
+
+
 def roster_map(
     missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None,
     *, hazards: pd.DataFrame | None = None, hazard_shapes: dict[str, Any] | None = None,
-    cells: dict[str, Any] | None = None,
+    cells: dict[str, Any] | None = None, basemap: tuple[str, str] | None = None,
 ) -> go.Figure:
     """Hazards, missions as markers, residences only as people counts per H3 cell, offline."""
     figure = go.Figure()
@@ -100,7 +123,7 @@ def roster_map(
             z=np.log10(cell_counts["people"].clip(lower=1)),
             zmin=0, zmax=top,
             customdata=cell_counts[["people", "with_immunity"]],
-            colorscale="YlOrRd",
+            colorscale=[[0, "#b3d3ea"], [0.5, "#4a90c8"], [1, "#08306b"]],
             marker={"opacity": 0.75, "line": {"width": 0}},
             colorbar={"title": {"text": "people<br>per cell"}, "thickness": 12,
                       "tickvals": ticks, "ticktext": [f"{10 ** t:,}" for t in ticks]},
@@ -112,21 +135,16 @@ def roster_map(
         labels = missions["mission_type"].map(MISSION_TYPES).fillna(missions["mission_type"])
         figure.add_trace(go.Scattermap(
             lat=missions["lat"], lon=missions["lon"], mode="markers",
-            marker={"size": 5, "color": "#1f4e9c"},
+            marker={"size": 6, "color": "#1b2430"},
             text=missions["name"],
             customdata=pd.concat([labels, missions["city"], missions["jurisdiction"]], axis=1),
             hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]}, "
                           "%{customdata[2]}<extra></extra>",
             name="Missions",
         ))
-    layers = []
-    if base_geojson is not None:
-        # one layer: land filled, borders drawn as the fill's outline (one copy of the shapes)
-        layers = [{"source": base_geojson, "type": "fill", "color": "#eef1f5",
-                   "fill": {"outlinecolor": "#7a8699"}, "below": "traces"}]
+    figure.update_layout(map={"layers": base_layers(base_geojson, basemap)})
     figure.update_layout(
-        map={"style": "white-bg", "center": DEFAULT_CENTER, "zoom": DEFAULT_ZOOM,
-             "layers": layers},
+        map={"style": "white-bg", "center": DEFAULT_CENTER, "zoom": DEFAULT_ZOOM},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)"},
         uirevision="roster",

@@ -316,6 +316,13 @@ class Services:
             pairs=pairs, by_key={k: i for i, k in enumerate(table["key"])}, roster=data,
         )
 
+    @property
+    def basemap(self) -> tuple[str, str] | None:
+        """(tile URL, attribution) of the configured street basemap, or None (offline)."""
+        if not self.settings.basemap_url:
+            return None
+        return self.settings.basemap_url, self.settings.basemap_attribution
+
     def warm(self) -> None:
         """Build the caches now (roster, index, hazard state, base map), so the first screen
         to connect after a start does not wait for them. Errors are logged, never raised."""

@@ -132,7 +132,8 @@ def _incident_map(view: IncidentView) -> dcc.Graph:
     public = services.roster_view().missions
     missions = public[public["mission_id"].isin(view.missions["mission_id"])]
     figure = figures.roster_map(missions, view.cell_counts, services.states_geojson,
-                                hazards=view.hazards, hazard_shapes=shapes)
+                                hazards=view.hazards, hazard_shapes=shapes,
+                                basemap=services.basemap)
     points = [shapely.geometry.shape(f["geometry"]) for f in shapes["features"]]
     if len(missions):
         points.append(shapely.MultiPoint(list(zip(missions["lon"], missions["lat"],

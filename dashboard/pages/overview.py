@@ -201,7 +201,7 @@ def _map_figure(data: Overview, drawn: pd.DataFrame, filters: Filters,
         for h in drawn["hazard_id"] if h in state.display]}
     return figures.roster_map(missions, view.cell_counts, services.states_geojson,
                               hazards=drawn, hazard_shapes=shapes,
-                              cells=services.cells_geojson())
+                              cells=services.cells_geojson(), basemap=services.basemap)
 
 
 def _filters(values: dict[str, Any]) -> Filters:
@@ -272,6 +272,10 @@ def layout(**_query: str) -> html.Div:
                           config={"displaylogo": False, "scrollZoom": True,
                                   "responsive": True},
                           style={"height": "66vh"}, className="overview-map"),
+                html.Div([html.Span("Hazard severity:", className="muted")] + [
+                    components.severity_badge(name) for name in figures.SEVERITY_COLOURS
+                ] + [html.Span("· missions: dark dots · residences: blue cells",
+                               className="muted")], className="legend"),
                 html.P("Residences are shown only as counts of people per H3 cell "
                        f"(resolution {services.settings.display_h3_resolution}), never as "
                        "single homes. Hazard outlines are simplified for display; who is "

@@ -327,3 +327,25 @@ def test_rules_that_no_longer_validate_hide_nothing(services) -> None:
     data = overview(services, NOW)
     assert data.hazards["incident"].all() and len(data.hazards) == 3
     assert "invalid" in data.rules_problem
+
+
+def test_street_basemap_goes_under_the_bundled_boundaries(store_engine, tmp_path) -> None:
+    from dashboard import auth, figures
+
+    base = {"type": "FeatureCollection", "features": []}
+    offline = figures.base_layers(base)
+    assert [layer["type"] for layer in offline] == ["fill"]  # air-gapped: boundaries only
+    url = "https://tiles.example.org/{z}/{x}/{y}.png"
+    online = figures.base_layers(base, (url, "© example"))
+    assert online[0]["sourcetype"] == "raster" and online[0]["source"] == [url]
+    assert online[1]["type"] == "line"  # the states still show where tiles cannot load
+    settings = Settings.from_env({}, data_dir=str(tmp_path), basemap_url=url)
+    assert settings.basemap_origin == "https://tiles.example.org"
+    app = create_app(settings, Services.from_engine(store_engine, settings))
+    csp = app.server.test_client().get("/login").headers["Content-Security-Policy"]
+    assert "img-src 'self' data: blob: https://tiles.example.org" in csp
+    assert "connect-src 'self' https://tiles.example.org" in csp
+    assert "tiles.example.org" not in auth.content_security_policy(app)
+    for bad in ("ftp://tiles.example.org/{z}/{x}/{y}", "https://tiles.example.org/tile.png"):
+        with pytest.raises(ValueError, match="basemap_url"):
+            Settings.from_env({}, data_dir=str(tmp_path), basemap_url=bad)
