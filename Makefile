@@ -31,3 +31,4 @@ test: lint
 
 bench: install
 	$(BIN)/python -m benchmarks.impact
+	$(BIN)/python -m benchmarks.overview
