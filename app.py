@@ -107,7 +107,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     app = create_app(settings, services)
     scheduler = _start_feeds(engine, settings, args)
     # build the caches in the background, so the first screen to connect need not wait
-    threading.Thread(target=services.warm, name="warm-caches", daemon=True).start()
+    threading.Thread(target=services.warm, kwargs={"freeze": True}, name="warm-caches",
+                     daemon=True).start()
     print(f"Mission Watch on http://{settings.host}:{settings.port}/  (Ctrl+C to stop; "
           f"sign in at /login)", file=sys.stderr)
     if not settings.secure_cookies and not settings.on_loopback:

@@ -7,7 +7,6 @@ from typing import Any
 import h3
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 
 from layers.schema import MISSION_TYPES
 
@@ -53,7 +52,7 @@ SEVERITY_COLOURS: dict[str, str] = {
 }
 
 
-def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> go.Choroplethmap | None:
+def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> dict[str, Any] | None:
     """Hazard areas coloured by CAP severity; hover: event, headline and expiry."""
     placed = {f["id"] for f in shapes["features"]}
     rows = hazards[hazards["hazard_id"].isin(placed)]
@@ -68,15 +67,17 @@ def hazard_trace(hazards: pd.DataFrame, shapes: dict[str, Any]) -> go.Choropleth
                        [(i + 1) / steps, SEVERITY_COLOURS[severity]]]
     expires = rows["expires"].map(
         lambda t: "no expiry" if t is None or pd.isna(t) else t.strftime("%Y-%m-%d %H:%M UTC"))
-    return go.Choroplethmap(
-        geojson=shapes, locations=rows["hazard_id"], z=rank + 0.5, zmin=0, zmax=steps,
-        colorscale=colorscale, showscale=False, marker={"opacity": 0.35, "line": {"width": 1}},
-        customdata=pd.concat([rows["event"], rows["headline"].str.slice(0, 120), expires,
-                              rows["severity"]], axis=1),
-        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[3]})<br>%{customdata[1]}"
-                      "<br>expires %{customdata[2]}<extra></extra>",
-        name="Hazards",
-    )
+    custom = pd.concat([rows["event"], rows["headline"].str.slice(0, 120), expires,
+                        rows["severity"]], axis=1)
+    return {
+        "type": "choroplethmap", "name": "Hazards", "geojson": shapes,
+        "locations": rows["hazard_id"].tolist(), "z": (rank + 0.5).tolist(),
+        "zmin": 0, "zmax": steps, "colorscale": colorscale, "showscale": False,
+        "marker": {"opacity": 0.35, "line": {"width": 1}},
+        "customdata": custom.to_numpy(dtype=object).tolist(),
+        "hovertemplate": "<b>%{customdata[0]}</b> (%{customdata[3]})<br>%{customdata[1]}"
+                         "<br>expires %{customdata[2]}<extra></extra>",
+    }
 
 
 def base_layers(base_geojson: dict[str, Any] | None,
@@ -106,50 +107,56 @@ def roster_map(
     missions: pd.DataFrame, cell_counts: pd.DataFrame, base_geojson: dict[str, Any] | None,
     *, hazards: pd.DataFrame | None = None, hazard_shapes: dict[str, Any] | None = None,
     cells: dict[str, Any] | None = None, basemap: tuple[str, str] | None = None,
-) -> go.Figure:
-    """Hazards, missions as markers, residences only as people counts per H3 cell, offline."""
-    figure = go.Figure()
+) -> dict[str, Any]:
+    """Hazards, missions as markers, residences only as people counts per H3 cell, offline.
+
+    A plain figure dict (what ``dcc.Graph`` takes): the GeoJSON given is referenced, never
+    copied, so a map of a thousand hazard outlines costs its JSON encoding and nothing more.
+    """
+    data: list[dict[str, Any]] = []
     if hazards is not None and hazard_shapes is not None:
         trace = hazard_trace(hazards, hazard_shapes)
         if trace is not None:
-            figure.add_trace(trace)
+            data.append(trace)
     if len(cell_counts):
         # Counts span 1 to tens of thousands: colour by log10 so small towns stay visible.
         top = max(1, int(np.ceil(np.log10(cell_counts["people"].max()))))
         ticks = list(range(top + 1))
-        figure.add_trace(go.Choroplethmap(
-            geojson=cells if cells is not None else cells_geojson(cell_counts["h3_cell"]),
-            locations=cell_counts["h3_cell"],
-            z=np.log10(cell_counts["people"].clip(lower=1)),
-            zmin=0, zmax=top,
-            customdata=cell_counts[["people", "with_immunity"]],
-            colorscale=[[0, "#b3d3ea"], [0.5, "#4a90c8"], [1, "#08306b"]],
-            marker={"opacity": 0.75, "line": {"width": 0}},
-            colorbar={"title": {"text": "people<br>per cell"}, "thickness": 12,
-                      "tickvals": ticks, "ticktext": [f"{10 ** t:,}" for t in ticks]},
-            hovertemplate="%{customdata[0]:,} people<br>%{customdata[1]:,} with immunity"
-                          "<extra></extra>",
-            name="Residences (count per H3 cell)",
-        ))
+        data.append({
+            "type": "choroplethmap", "name": "Residences (count per H3 cell)",
+            "geojson": cells if cells is not None else cells_geojson(cell_counts["h3_cell"]),
+            "locations": cell_counts["h3_cell"].tolist(),
+            "z": np.round(np.log10(cell_counts["people"].clip(lower=1)), 3).tolist(),
+            "zmin": 0, "zmax": top,
+            "customdata": cell_counts[["people", "with_immunity"]].to_numpy().tolist(),
+            "colorscale": [[0, "#b3d3ea"], [0.5, "#4a90c8"], [1, "#08306b"]],
+            "marker": {"opacity": 0.75, "line": {"width": 0}},
+            "colorbar": {"title": {"text": "people<br>per cell"}, "thickness": 12,
+                         "tickvals": ticks, "ticktext": [f"{10 ** t:,}" for t in ticks]},
+            "hovertemplate": "%{customdata[0]:,} people<br>%{customdata[1]:,} with immunity"
+                             "<extra></extra>",
+        })
     if len(missions):
         labels = missions["mission_type"].map(MISSION_TYPES).fillna(missions["mission_type"])
-        figure.add_trace(go.Scattermap(
-            lat=missions["lat"], lon=missions["lon"], mode="markers",
-            marker={"size": 6, "color": "#1b2430"},
-            text=missions["name"],
-            customdata=pd.concat([labels, missions["city"], missions["jurisdiction"]], axis=1),
-            hovertemplate="<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]}, "
-                          "%{customdata[2]}<extra></extra>",
-            name="Missions",
-        ))
-    figure.update_layout(map={"layers": base_layers(base_geojson, basemap)})
-    figure.update_layout(
-        map={"style": "white-bg", "center": DEFAULT_CENTER, "zoom": DEFAULT_ZOOM},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        legend={"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)"},
-        uirevision="roster",
-    )
-    return figure
+        data.append({
+            "type": "scattermap", "name": "Missions", "mode": "markers",
+            "lat": np.round(missions["lat"].to_numpy(dtype=float), 5).tolist(),
+            "lon": np.round(missions["lon"].to_numpy(dtype=float), 5).tolist(),
+            "marker": {"size": 6, "color": "#1b2430"},
+            "text": missions["name"].tolist(),
+            "customdata": pd.concat([labels, missions["city"], missions["jurisdiction"]],
+                                    axis=1).to_numpy(dtype=object).tolist(),
+            "hovertemplate": "<b>%{text}</b><br>%{customdata[0]}<br>%{customdata[1]}, "
+                             "%{customdata[2]}<extra></extra>",
+        })
+    layout = {
+        "map": {"style": "white-bg", "center": dict(DEFAULT_CENTER), "zoom": DEFAULT_ZOOM,
+                "layers": base_layers(base_geojson, basemap)},
+        "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "legend": {"x": 0.01, "y": 0.99, "bgcolor": "rgba(255,255,255,0.8)"},
+        "uirevision": "roster",
+    }
+    return {"data": data, "layout": layout}
 
 
 def view_of_bounds(west: float, south: float, east: float, north: float,

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import dash
+import numpy as np
 import pandas as pd
 import shapely
 import shapely.geometry
@@ -140,7 +141,8 @@ def _incident_map(view: IncidentView) -> dcc.Graph:
                                                   strict=True))))
     if points:
         center, zoom = figures.view_of_bounds(*shapely.GeometryCollection(points).bounds)
-        figure.update_layout(map={"center": center, "zoom": zoom}, uirevision="incident")
+        figure["layout"]["map"].update(center=center, zoom=zoom)
+        figure["layout"]["uirevision"] = "incident"
     return dcc.Graph(id=ids.INCIDENT_MAP, figure=figure, style={"height": "52vh"},
                      config={"displaylogo": False, "scrollZoom": True, "responsive": True},
                      className="overview-map")
@@ -259,13 +261,10 @@ def people_page(view: IncidentView, *, search: str = "", mission_id: str | None 
         calls = calls[calls["mission_id"] == mission_id]
     words = [w for w in (search or "").lower().split() if w]
     if words:
-        text = (calls["name"].astype(str) + " " + calls["phone"].astype(str) + " "
-                + calls["email"].astype(str) + " " + calls["mission_name"].astype(str) + " "
-                + calls["household_id"].astype(str) + " " + calls["country_name"].astype(str)
-                ).str.lower()
-        keep = pd.Series(True, index=calls.index)
+        text = view.search_text.loc[calls.index]
+        keep = np.ones(len(calls), dtype=bool)
         for word in words:
-            keep &= text.str.contains(word, regex=False)
+            keep &= text.str.contains(word, regex=False).to_numpy()
         calls = calls[keep]
     if sort_by:
         column = sort_by[0].get("column_id")
