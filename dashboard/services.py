@@ -47,10 +47,19 @@ from layers.geography import load_geography
 from layers.impact import ImpactIndex
 from layers.incidents import RulesInvalid, classify, marine_only
 from layers.locations import roster_locations, roster_stats
+from layers.outreach import TARGET_COLUMNS, board_rows, liaisons, progress, targets_from_calls
 from layers.schema import CALIFORNIA_SPLIT_LAT, OFFICE_BY_JURISDICTION
 from layers.shapes import geodesic_circle, normalize_longitudes
 from settings import Settings
 from store.feeds import feed_health, hazards_stamp, load_hazards
+from store.outreach import (
+    Board,
+    add_targets,
+    board_version,
+    first_seen,
+    get_board,
+    latest_statuses,
+)
 from store.roster import current_import, load_roster
 from store.rules import RuleSet, load_rules
 
@@ -173,6 +182,10 @@ class Services:
                                                                          repr=False)
     _incidents: OrderedDict[tuple[Any, ...], IncidentView] = dataclasses.field(
         default_factory=OrderedDict, repr=False)
+    _boards: OrderedDict[tuple[Any, ...], Any] = dataclasses.field(
+        default_factory=OrderedDict, repr=False)
+    _board_targets_known: dict[int, set[tuple[str, str]]] = dataclasses.field(
+        default_factory=dict, repr=False)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:
@@ -638,3 +651,77 @@ def _mission_grid(roster: RosterData, pairs: pd.DataFrame,
     grid = grid.sort_values(["_rank", "full", "official_acts", "people", "mission_id"],
                             ascending=[True, False, False, False, True], kind="stable")
     return grid.loc[:, list(MISSION_GRID_COLUMNS)].reset_index(drop=True)
+
+
+# -------------------------------------------------------------------- outreach boards
+
+@dataclasses.dataclass(frozen=True)
+class BoardView:
+    """An outreach board now: every target with its latest status, progress, liaisons."""
+
+    board: Board
+    rows: pd.DataFrame                 # layers.outreach.BOARD_COLUMNS
+    progress: dict[str, dict[str, int]]
+    liaisons: dict[str, str]           # sending country -> who liaises (its embassy)
+    hazards: pd.DataFrame              # the board's hazards still in the store (+ active)
+    missing_hazards: tuple[str, ...]   # hazard ids the feeds no longer list
+    version: tuple[Any, ...]           # changes when anything on the board changes
+    began_at: datetime                 # the earliest of the hazards' sent/onset, or the board
+
+
+BOARD_CACHE_SIZE = 8
+
+
+def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
+    """The board's targets (the union its hazards affect now, plus anyone it ever had), each
+    with its latest status; new targets are recorded as they appear. Cached per board
+    version and hazard snapshot, so screens polling every few seconds cost two small queries.
+    """
+    board = get_board(services.engine, board_id)
+    state = services.hazard_state()
+    present = [h for h in board.hazard_ids if incident_key(h) in state.by_key]
+    missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
+    targets = pd.DataFrame(columns=list(TARGET_COLUMNS))
+    view = None
+    if present:
+        view = incident_view(services, tuple(incident_key(h) for h in present), now)
+        targets = _board_targets(services, state, tuple(present), view)
+        known = services._board_targets_known.setdefault(board.board_id, set())
+        fresh = [(k, t) for k, t in zip(targets["target_kind"], targets["target_id"],
+                                        strict=True) if (k, t) not in known]
+        if fresh:
+            add_targets(services.engine, board.board_id, fresh, now=now)
+            known.update(fresh)
+    version = (board.closed_at, state.key, board_version(services.engine, board.board_id))
+    cache_key = (board.board_id, version)
+    with services._lock:
+        cached = services._boards.get(cache_key)
+    if cached is not None:
+        return cached
+    rows = board_rows(targets, latest_statuses(services.engine, board.board_id),
+                      first_seen(services.engine, board.board_id), board.created_at)
+    hazards = view.hazards if view is not None else pd.DataFrame()
+    times = [t for column in ("sent", "onset") if column in hazards
+             for t in hazards[column].dropna()]
+    began = min([pd.Timestamp(t).to_pydatetime() for t in times] + [board.created_at])
+    result = BoardView(
+        board=board, rows=rows, progress=progress(rows),
+        liaisons=liaisons(state.roster.missions, rows["country_name"].unique()),
+        hazards=hazards, missing_hazards=missing, version=version, began_at=began)
+    with services._lock:
+        services._boards[cache_key] = result
+        while len(services._boards) > BOARD_CACHE_SIZE:
+            services._boards.popitem(last=False)
+    return result
+
+
+def _board_targets(services: Services, state: HazardState, hazard_ids: tuple[str, ...],
+                   view: IncidentView) -> pd.DataFrame:
+    key = ("targets", state.key, hazard_ids)
+    with services._lock:
+        cached = services._boards.get(key)
+    if cached is None:
+        cached = targets_from_calls(view.calls)
+        with services._lock:
+            services._boards[key] = cached
+    return cached

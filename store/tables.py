@@ -197,3 +197,57 @@ incident_rules_version = sa.Table(
     sa.Column("updated_by", sa.Text, nullable=False),
     sa.CheckConstraint("singleton = 1", name="incident_rules_version_one_row"),
 )
+
+# --------------------------------------------------------------------------- outreach
+
+# A board is the outreach for one incident or a set of incidents worked on together: who is to
+# be contacted (targets) and what happened (events). ``exercise`` boards belong to drills and
+# never mix with live ones.
+outreach_boards = sa.Table(
+    "outreach_boards",
+    metadata,
+    sa.Column("board_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("hazard_ids", sa.Text, nullable=False),       # JSON list, in the order given
+    sa.Column("selection", sa.String(255), nullable=False, index=True),  # sorted ids' digest
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Text, nullable=False),
+    sa.Column("exercise", sa.Boolean, nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+# Every mission and household a board has ever had to contact, with when it first appeared
+# (targets that appear after the board began are flagged new). Rows are only ever added.
+outreach_targets = sa.Table(
+    "outreach_targets",
+    metadata,
+    sa.Column("board_id", sa.Integer, sa.ForeignKey("outreach_boards.board_id"),
+              primary_key=True),
+    sa.Column("target_kind", sa.String(16), primary_key=True),   # mission | household
+    sa.Column("target_id", sa.String(64), primary_key=True),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Append-only history of every status update (the database refuses UPDATE and DELETE).
+# ``previous_event_id`` is the target's latest event when this one was written (0 for the
+# first): unique per target, so two writers can never both follow the same event — one of
+# them is told about the other instead of silently overwriting it. ``request_id`` makes a
+# retried request idempotent.
+outreach_events = sa.Table(
+    "outreach_events",
+    metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("board_id", sa.Integer, sa.ForeignKey("outreach_boards.board_id"),
+              nullable=False, index=True),
+    sa.Column("target_kind", sa.String(16), nullable=False),
+    sa.Column("target_id", sa.String(64), nullable=False),
+    sa.Column("previous_event_id", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("request_id", sa.String(64), nullable=True),
+    sa.UniqueConstraint("board_id", "target_kind", "target_id", "previous_event_id",
+                        name="outreach_events_one_successor"),
+    sa.UniqueConstraint("board_id", "request_id", name="outreach_events_request_once"),
+)
