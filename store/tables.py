@@ -161,7 +161,9 @@ users = sa.Table(
     sa.Column("session_epoch", sa.Integer, nullable=False),
 )
 
-# Long-lived tokens (wall displays). Only the SHA-256 of the 32-byte secret is kept.
+# Long-lived tokens. Only the SHA-256 of the 32-byte secret is kept. A wall-display token
+# (``user_id`` NULL) has role ``display``; an API token belongs to a user (role ``api``) and acts
+# as that user with the user's role as it is at each request.
 tokens = sa.Table(
     "tokens",
     metadata,
@@ -173,6 +175,8 @@ tokens = sa.Table(
     sa.Column("created_by", sa.Text, nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("last_used_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("user_id", sa.Integer,
+              sa.ForeignKey("users.user_id", name="tokens_user_id_fkey"), nullable=True),
 )
 
 # --------------------------------------------------------------------------- incident rules

@@ -1,7 +1,10 @@
-"""Dashboard users and display tokens: accounts, roles, sign-in checks, token issue/revoke.
+"""Dashboard users and tokens: accounts, roles, sign-in checks, token issue/revoke.
 
-Passwords are kept only as argon2id hashes (argon2-cffi's RFC 9106 defaults); display tokens
-only as the SHA-256 of a 32-byte random secret, which is enough for a high-entropy secret.
+Two kinds of token: a **display** token (``mwd_...``) is a wall display with the display role;
+an **API** token (``mwa_...``) belongs to a user and acts as that user, with the user's role as
+it is at each request (disabling the user stops it at once; a role change applies at once).
+Passwords are kept only as argon2id hashes (argon2-cffi's RFC 9106 defaults); tokens only as
+the SHA-256 of a 32-byte random secret, which is enough for a high-entropy secret.
 Every change and every sign-in attempt is written to the audit log in the same transaction.
 Nothing here logs a password, a token or a name: only ids and outcomes.
 """
@@ -33,7 +36,9 @@ ROLES = ("display", "coordinator", "admin")
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{1,63}$")
 PASSWORD_MIN_LENGTH = 12
 PASSWORD_MAX_LENGTH = 1024
-TOKEN_PREFIX = "mwd_"
+TOKEN_PREFIX = "mwd_"       # display tokens
+API_TOKEN_PREFIX = "mwa_"   # API tokens (act as their user)
+API_TOKEN_ROLE = "api"      # what the tokens table keeps as the role of an API token
 TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$")
 TOKEN_TOUCH_EVERY = timedelta(minutes=5)  # how stale last_used_at may get before a write
 
@@ -123,7 +128,11 @@ class User:
 
 @dataclasses.dataclass(frozen=True)
 class Token:
-    """A long-lived token (a wall display), without its secret."""
+    """A long-lived token (a wall display, or an API token of a user), without its secret.
+
+    For an API token, ``role`` is its user's role now and ``user_disabled`` whether the user
+    is disabled now (read together with the token).
+    """
 
     token_id: int
     name: str
@@ -132,15 +141,24 @@ class Token:
     created_by: str
     revoked_at: datetime | None
     last_used_at: datetime | None
+    user_id: int | None = None
+    username: str | None = None
+    user_disabled: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``display`` or ``api``."""
+        return "display" if self.user_id is None else "api"
 
     @property
     def active(self) -> bool:
         return self.revoked_at is None
 
     def as_json(self) -> dict[str, Any]:
-        return {"token_id": self.token_id, "name": self.name, "role": self.role,
-                "created_at": _iso(self.created_at), "created_by": self.created_by,
-                "revoked_at": _iso(self.revoked_at), "last_used_at": _iso(self.last_used_at)}
+        return {"token_id": self.token_id, "kind": self.kind, "name": self.name,
+                "role": self.role, "user": self.username, "created_at": _iso(self.created_at),
+                "created_by": self.created_by, "revoked_at": _iso(self.revoked_at),
+                "last_used_at": _iso(self.last_used_at)}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -162,9 +180,23 @@ def _user(row: Any) -> User:
 
 
 def _token(row: Any) -> Token:
-    return Token(token_id=int(row.token_id), name=row.name, role=row.role,
+    """A token from a row of :func:`_token_query` (the token joined with its user, if any)."""
+    api = row.user_id is not None
+    return Token(token_id=int(row.token_id), name=row.name,
+                 role=row.user_role if api else row.role,
                  created_at=_aware(row.created_at), created_by=row.created_by,
-                 revoked_at=_aware(row.revoked_at), last_used_at=_aware(row.last_used_at))
+                 revoked_at=_aware(row.revoked_at), last_used_at=_aware(row.last_used_at),
+                 user_id=int(row.user_id) if api else None,
+                 username=row.username if api else None,
+                 user_disabled=bool(row.user_disabled) if api else False)
+
+
+def _token_query() -> sa.Select:
+    """Tokens with their user's name, current role and state (one query, re-read per use)."""
+    return sa.select(
+        tokens, users.c.username, users.c.role.label("user_role"),
+        users.c.disabled.label("user_disabled"),
+    ).select_from(tokens.outerjoin(users, tokens.c.user_id == users.c.user_id))
 
 
 def _check_now(now: datetime) -> None:
@@ -394,7 +426,8 @@ def issue_token(engine: Engine, name: str, *, role: str = "display", actor: str,
     if not TOKEN_NAME_RE.match(name or ""):
         raise AccountError("token name must be 1-64 characters: letters, digits, space and ._-")
     if role != "display":
-        raise AccountError(f"tokens are for wall displays: role must be display, got {role!r}")
+        raise AccountError(f"tokens are for wall displays: role must be display, got {role!r} "
+                           "(an API token acts as a user: see issue_api_token)")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as connection:
         result = connection.execute(tokens.insert().values(
@@ -404,6 +437,32 @@ def issue_token(engine: Engine, name: str, *, role: str = "display", actor: str,
         record_audit(connection, actor, "token.issue",
                      {"token_id": token_id, "name": name, "role": role}, now)
     logger.info("token %s issued (role %s)", token_id, role)
+    token = get_token(engine, token_id)
+    assert token is not None
+    return token, secret
+
+
+def issue_api_token(engine: Engine, username: str, name: str | None = None, *, actor: str,
+                    now: datetime) -> tuple[Token, str]:
+    """A new API token acting as ``username`` (with their role at each request) and its
+    secret; the secret is returned once and never stored. Refused for a disabled user."""
+    _check_now(now)
+    name = "api" if name is None else name
+    if not TOKEN_NAME_RE.match(name or ""):
+        raise AccountError("token name must be 1-64 characters: letters, digits, space and ._-")
+    secret = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with engine.begin() as connection:
+        row = _require(connection, username)
+        if row.disabled:
+            raise AccountError(f"user {row.username!r} is disabled: enable them first")
+        result = connection.execute(tokens.insert().values(
+            name=name, role=API_TOKEN_ROLE, token_hash=_token_hash(secret), created_at=now,
+            created_by=actor, revoked_at=None, last_used_at=None, user_id=int(row.user_id)))
+        token_id = int(result.inserted_primary_key[0])
+        record_audit(connection, actor, "token.issue", {
+            "token_id": token_id, "name": name, "role": API_TOKEN_ROLE,
+            "user_id": int(row.user_id), "username": row.username}, now)
+    logger.info("API token %s issued for user %s", token_id, row.user_id)
     token = get_token(engine, token_id)
     assert token is not None
     return token, secret
@@ -430,13 +489,14 @@ def revoke_token(engine: Engine, token_id: int, *, actor: str, now: datetime) ->
 
 def get_token(engine: Engine, token_id: int) -> Token | None:
     with engine.connect() as connection:
-        row = connection.execute(sa.select(tokens).where(tokens.c.token_id == token_id)).first()
+        row = connection.execute(_token_query().where(tokens.c.token_id == token_id)).first()
     return None if row is None else _token(row)
 
 
 def list_tokens(engine: Engine) -> list[Token]:
+    """Every token, display and API, oldest first."""
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(tokens).order_by(tokens.c.token_id)).all()
+        rows = connection.execute(_token_query().order_by(tokens.c.token_id)).all()
     return [_token(row) for row in rows]
 
 
@@ -458,12 +518,16 @@ def active_token(engine: Engine, token_id: int, *, now: datetime) -> Token | Non
 
 
 def token_for_secret(engine: Engine, secret: str, *, now: datetime) -> Token | None:
-    """The active token whose secret this is, else None (malformed, unknown or revoked)."""
+    """The active token whose secret this is, else None (malformed, unknown or revoked).
+
+    An API token of a disabled user is returned with ``user_disabled`` set: the caller
+    refuses it (and can say why)."""
     _check_now(now)
-    if not isinstance(secret, str) or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+    if not isinstance(secret, str) or len(secret) > 200 or not secret.startswith(
+            (TOKEN_PREFIX, API_TOKEN_PREFIX)):
         return None
     with engine.connect() as connection:
-        row = connection.execute(sa.select(tokens).where(
+        row = connection.execute(_token_query().where(
             tokens.c.token_hash == _token_hash(secret))).first()
     if row is None:
         return None
