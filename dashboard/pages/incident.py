@@ -31,6 +31,7 @@ from dashboard.services import (
 )
 from layers.schema import MISSION_TYPES
 from layers.timezones import zones_for_area
+from store.outreach import open_board
 
 dash.register_page(__name__, path_template="/incident/<incident_id>", name="Incident",
                    title="Mission Watch - incident", min_role="coordinator", nav=False)
@@ -175,6 +176,9 @@ def _selection_options(keys: tuple[str, ...], view: IncidentView) -> list[dict[s
 def _exports(keys: tuple[str, ...], rows: int) -> html.Div:
     joined = ",".join(keys)
     return html.Div([
+        html.Button("Start outreach for these incidents", id=ids.INCIDENT_OPEN_BOARD,
+                    className="button primary"),
+        dcc.Location(id=ids.INCIDENT_BOARD_LOCATION, refresh=True),
         html.Span(f"Call list, {rows:,} rows in calling order:", className="muted"),
         html.A("CSV", href=downloads.calllist_url(joined, "csv"), id=ids.INCIDENT_EXPORT_CSV,
                className="button", download=""),
@@ -312,6 +316,28 @@ def show_people(  # noqa: PLR0917 - Dash passes callback values by position
                                      page_size=page_size or PEOPLE_PAGE_SIZE)
     scope = f" of mission {mission}" if mission else ""
     return rows, pages, f"{total:,} contact row(s){scope}"
+
+
+@auth.callback(
+    "coordinator",
+    Output(ids.INCIDENT_BOARD_LOCATION, "href"),
+    Input(ids.INCIDENT_OPEN_BOARD, "n_clicks"), State(ids.INCIDENT_KEYS, "data"),
+    prevent_initial_call=True,
+)
+def start_outreach(clicks: int | None, keys: list | None) -> str:
+    """Open (or find) the outreach board for exactly these incidents and go to it."""
+    if not clicks:
+        raise dash.exceptions.PreventUpdate
+    services = current()
+    view = incident_view(services, parse_keys(",".join(keys or [])), datetime.now(timezone.utc))
+    hazards = view.hazards
+    name = "; ".join(f"{e} ({a[:40]})" for e, a in zip(hazards["event"], hazards["area_desc"],
+                                                       strict=True))
+    principal = auth.current_principal()
+    board, _ = open_board(services.engine, list(hazards["hazard_id"]), name=name,
+                          actor=principal.actor if principal else "unknown",
+                          now=datetime.now(timezone.utc))
+    return f"/outreach/{board.board_id}"
 
 
 @auth.callback(

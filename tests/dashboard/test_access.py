@@ -52,7 +52,8 @@ ROUTES = {
 }
 PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
          "/incident/none": "coordinator", "/incident/nws:test-dc": "coordinator",
-         "/rules": "admin"}
+         "/rules": "admin", "/outreach": "coordinator", "/outreach/none": "coordinator",
+         "/outreach/1": "coordinator"}
 OVERVIEW_REFRESH = ("..overview-status.children...overview-kpis.children...overview-panel."
                     "children...overview-select.options...overview-map.figure..."
                     "overview-map-key.data..")
@@ -67,6 +68,12 @@ CALLBACKS = {
     "incident-location.href": "coordinator",
     "..rules-current.children...rules-result.children...rules-version.data...rules-editor.value..":
         "admin",
+    "..outreach-table.data...outreach-table.page_count...outreach-count.children..."
+    "outreach-progress.children...outreach-notices.children...outreach-version.data..":
+        "coordinator",
+    "..outreach-selected.children...outreach-history.children..": "coordinator",
+    "outreach-result.children": "coordinator",
+    "incident-board-location.href": "coordinator",
     ".._pages_content.children..._pages_store.data..": auth.PAGE,
 }
 RANK = {None: 0, "display": 1, "coordinator": 2, "admin": 3}
@@ -193,6 +200,9 @@ CALLBACK_VALUES = {
     "auth-sign-out.n_clicks": 1, "_pages_location.search": "",
     "incident-keys.data": ["nws:test-dc"], "incident-people.page_current": 0,
     "incident-people.page_size": 50, "incident-selection.value": ["nws:test-dc", "x"],
+    "incident-open-board.n_clicks": 1, "outreach-board.data": 1, "outreach-view.value": "all",
+    "outreach-group.value": "country", "outreach-table.page_current": 0,
+    "outreach-save.n_clicks": 1, "outreach-status.value": "attempted",
 }
 
 

@@ -43,6 +43,7 @@ def server(tmp_path, checked_small_roster):
                    now=now, synthetic=True)
     create_user(engine, "watch-officer", "display", PASSWORD, actor="test", now=now)
     create_user(engine, "duty-coordinator", "coordinator", PASSWORD, actor="test", now=now)
+    create_user(engine, "second-coordinator", "coordinator", PASSWORD, actor="test", now=now)
     token, secret = issue_token(engine, "ops wall", actor="test", now=now)
     live = LiveServer(url, tmp_path)
     live.engine, live.token_id, live.token = engine, token.token_id, secret
@@ -207,3 +208,58 @@ def test_coordinator_opens_an_incident_and_exports_its_call_list(server, tmp_pat
         assert console_errors(driver) == []
     finally:
         driver.quit()
+
+
+def _text_within(driver, css: str, wanted: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        text = driver.find_element("css selector", css).text
+        if wanted in text:
+            return text
+        time.sleep(0.2)
+    raise AssertionError(f"{wanted!r} did not appear in {css} within {seconds} s: {text!r}")
+
+
+def test_two_coordinators_see_each_others_outreach_without_reloading(server, tmp_path) -> None:
+    """Ana opens outreach from an incident and records a call; Bo's open board shows it."""
+    ana = chrome(tmp_path / "ana")
+    bo = chrome(tmp_path / "bo")
+    try:
+        sign_in(ana, server.url, "duty-coordinator", PASSWORD)
+        wait_for(ana, "#overview-select a.incident-link").click()
+        wait_for(ana, "#incident-open-board").click()
+        wait_for(ana, "#outreach-title")
+        board_url = ana.current_url
+        assert "/outreach/" in board_url
+
+        sign_in(bo, server.url, "second-coordinator", PASSWORD, next_path="/")
+        wait_for(bo, "#overview-kpis")
+        bo.get(board_url)
+        wait_for(bo, "#outreach-title")
+        bo.find_element("css selector", "#outreach-view input[value='all']").click()
+        before = wait_for(bo, "#outreach-missions-reached").text
+        assert before.startswith("0 /"), before
+        marker = tmp_path.name  # a note no one else could have written
+        bo_reload_guard = bo.execute_script("window.__notReloaded = true; return true;")
+        assert bo_reload_guard
+
+        ana.find_element("css selector", "#outreach-view input[value='all']").click()
+        _text_within(ana, "#outreach-count", "everyone", 10)
+        time.sleep(0.5)  # the table redraws for the new view; then tick its first row
+        wait_for(ana, "#outreach-table td.dash-select-cell input").click()
+        selected = _text_within(ana, "#outreach-selected", "Now:", 10)
+        ana.find_element("css selector", "#outreach-status input[value='reached_safe']").click()
+        ana.find_element("css selector", "#outreach-note").send_keys(f"all safe {marker}")
+        ana.find_element("css selector", "#outreach-save").click()
+        _text_within(ana, "#outreach-result", "Saved", 10)
+
+        # Bo's screen takes it on its own, within a few seconds, without reloading
+        if "(duty contact)" in selected:
+            _text_within(bo, "#outreach-missions-reached", "1 /", 15)
+        _text_within(bo, "#outreach-table", f"all safe {marker}", 15)
+        assert bo.execute_script("return window.__notReloaded === true;")
+        assert console_errors(ana) == [] and console_errors(bo) == []
+    finally:
+        ana.quit()
+        bo.quit()
