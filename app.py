@@ -516,11 +516,12 @@ def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{u.username:<24} {u.role:<12} {'disabled' if u.disabled else 'active':<9} "
               f"{_when(u.last_sign_in):<21} {_when(u.locked_until) if u.locked_until else ''}")
     if tokens:
-        print(f"\n{'token':>5}  {'display':<24} {'role':<8} {'issued':<21} {'last used':<21} "
-              "revoked")
+        print(f"\n{'token':>5}  {'kind':<7} {'name':<24} {'user':<16} {'role':<12} "
+              f"{'issued':<21} {'last used':<21} revoked")
         for t in tokens:
-            print(f"{t.token_id:>5}  {t.name:<24} {t.role:<8} {_when(t.created_at):<21} "
-                  f"{_when(t.last_used_at):<21} {_when(t.revoked_at) if t.revoked_at else ''}")
+            print(f"{t.token_id:>5}  {t.kind:<7} {t.name:<24} {t.username or '-':<16} "
+                  f"{t.role:<12} {_when(t.created_at):<21} {_when(t.last_used_at):<21} "
+                  f"{_when(t.revoked_at) if t.revoked_at else ''}")
     return EXIT_OK
 
 
@@ -573,8 +574,12 @@ def cmd_users_reset_password(settings: Settings, args: argparse.Namespace) -> in
 
 def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
     from store import AccountError
-    from store.users import issue_token, revoke_token
+    from store.users import issue_api_token, issue_token, revoke_token
 
+    if args.name is not None and args.api is None:
+        print("Refused: --name goes with --api (a display token is named by --display)",
+              file=sys.stderr)
+        return EXIT_INVALID
     try:
         with _store(settings) as engine:
             if args.revoke is not None:
@@ -582,10 +587,23 @@ def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"Token {token.token_id} ({token.name}) is revoked; it stops working at "
                       "once.")
                 return EXIT_OK
-            token, secret = issue_token(engine, args.display, actor=_actor(), now=_now())
+            if args.api is not None:
+                token, secret = issue_api_token(engine, args.api, args.name, actor=_actor(),
+                                                now=_now())
+            else:
+                token, secret = issue_token(engine, args.display, actor=_actor(), now=_now())
     except AccountError as exc:
         print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    if token.kind == "api":
+        print(f"API token {token.token_id} ({token.name!r}) for user {token.username}: it acts "
+              f"as {token.username}, with their role (now {token.role}). Shown only now; the "
+              "store keeps its hash:")
+        print(f"  {secret}")
+        print("Send it as the header 'Authorization: Bearer <token>' to "
+              f"http://{settings.host}:{settings.port}/api/v1/ (see /api/v1/openapi.json). "
+              f"Revoke with 'python app.py users token --revoke {token.token_id}'.")
+        return EXIT_OK
     print(f"Display token {token.token_id} for {token.name!r} (role display). Shown only now; "
           "the store keeps its hash:")
     print(f"  {secret}")
@@ -824,12 +842,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="read the password (12+ characters) from the first line of stdin")
     reset.set_defaults(func=cmd_users_reset_password)
     token = users_commands.add_parser(
-        "token", help="issue a wall-display token (printed once) or revoke one",
+        "token", help="issue a wall-display or API token (printed once) or revoke one",
         description="--display NAME issues a long-lived display token, printed once (the store "
-                    "keeps its SHA-256). --revoke ID revokes one; it stops working at once.")
+                    "keeps its SHA-256). --api USERNAME issues an API token that acts as that "
+                    "user, with their role at each request (disabling the user stops it). "
+                    "--revoke ID revokes either kind; it stops working at once.")
     which = token.add_mutually_exclusive_group(required=True)
     which.add_argument("--display", metavar="NAME", help="issue a token for this wall display")
+    which.add_argument("--api", metavar="USERNAME",
+                       help="issue an API token acting as this user (for /api/v1)")
     which.add_argument("--revoke", metavar="ID", type=int, help="revoke the token with this id")
+    token.add_argument("--name", metavar="NAME",
+                       help="with --api: a label for the token (default 'api')")
     token.set_defaults(func=cmd_users_token)
 
     rules = commands.add_parser(

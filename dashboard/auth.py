@@ -13,9 +13,11 @@ request *is*, never from what the page shows:
   posted ``output`` key, and the posted inputs must be the ones it declares.
 
 Who is asking: a password session (Flask-Login over Flask's signed cookie), a display session
-made from a display token (``/?token=...``), or a request with ``Authorization: Bearer``.
-Users and tokens are re-read from the store on every request, so disabling a user, changing a
-role or revoking a token takes effect at once. Nothing here logs a password, a token or a name.
+made from a display token (``/?token=...``), or a request with ``Authorization: Bearer`` and a
+display token or an API token (an API token acts as its user, with the user's role now; it is
+never exchanged for a session). Users and tokens are re-read from the store on every request,
+so disabling a user, changing a role or revoking a token takes effect at once. Nothing here
+logs a password, a token or a name.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ DEFAULT_ROLE = "admin"     # what an undeclared route, page or callback needs
 EXTENSION = "missionwatch_auth"
 ROLE_ATTRIBUTE = "__missionwatch_min_role__"
 PAGES_CONTENT_ID = "_pages_content"   # Dash's page container; its callback renders pages
+API_PREFIX = "/api/"                  # JSON routes: errors as {"error": {"code", "message"}}
 _SESSION_KEYS = ("mw_auth_at", "mw_seen", "mw_csrf")
 
 Clock = Callable[[], datetime]
@@ -141,7 +144,8 @@ def page_role(app: dash.Dash, path: str) -> str:
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Principal(UserMixin):
-    """A signed-in user, or a display token (from a session or a bearer header)."""
+    """A signed-in user, a display token (from a session or a bearer header), or a user acting
+    through one of their API tokens (``kind`` "user", ``token_id`` set, always bearer)."""
 
     kind: str            # "user" or "token"
     ident: int
@@ -149,13 +153,17 @@ class Principal(UserMixin):
     role: str
     epoch: int = 0
     bearer: bool = False
+    token_id: int | None = None
 
     def get_id(self) -> str:
         return f"u:{self.ident}:{self.epoch}" if self.kind == "user" else f"t:{self.ident}"
 
     @property
     def actor(self) -> str:
-        return f"user:{self.name}" if self.kind == "user" else f"token:{self.ident}"
+        if self.kind == "user":
+            via = f" (token {self.token_id})" if self.token_id is not None else ""
+            return f"user:{self.name}{via}"
+        return f"token:{self.ident}"
 
 
 @dataclasses.dataclass
@@ -203,7 +211,7 @@ def _load_session_principal(user_id: str) -> Principal | None:
             return Principal("user", user.user_id, user.username, user.role, user.session_epoch)
         if kind == "t":
             token = active_token(state.engine, int(rest), now=state.clock())
-            if token is None:
+            if token is None or token.kind != "display":
                 return None
             return Principal("token", token.token_id, token.name, token.role)
     except ValueError:
@@ -224,7 +232,10 @@ def _count_failed_attempt(kind: str) -> None:
 
 
 def _load_bearer_principal(request: flask.Request) -> Principal | None:
-    """Flask-Login's request loader: ``Authorization: Bearer <display token>``."""
+    """Flask-Login's request loader: ``Authorization: Bearer <display or API token>``.
+
+    An API token acts as its user with the user's role now; a disabled user's token is
+    refused (and audited) like a revoked one."""
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return None
@@ -232,11 +243,18 @@ def _load_bearer_principal(request: flask.Request) -> Principal | None:
     if _attempts_exceeded("token"):
         return None
     token = token_for_secret(state.engine, header[7:].strip(), now=state.clock())
-    if token is None:
+    if token is None or token.user_disabled:
         _count_failed_attempt("token")
-        _audit("anonymous", "token.failed", {"via": "bearer", "remote": _remote()})
-        logger.warning("request with an unknown or revoked bearer token refused")
+        detail: dict[str, Any] = {"via": "bearer", "remote": _remote()}
+        if token is not None:
+            detail.update(token_id=token.token_id, reason="user_disabled")
+        _audit("anonymous", "token.failed", detail)
+        logger.warning("request with an unknown, revoked or disabled user's bearer token "
+                       "refused")
         return None
+    if token.kind == "api" and token.user_id is not None and token.username is not None:
+        return Principal("user", token.user_id, token.username, token.role, bearer=True,
+                         token_id=token.token_id)
     return Principal("token", token.token_id, token.name, token.role, bearer=True)
 
 
@@ -296,8 +314,19 @@ def _render(title: str, *, message: str = "", form: bool = False, next_path: str
     return flask.Response(html, status=status, mimetype="text/html")
 
 
-def _json_error(status: int, message: str) -> flask.Response:
-    response = flask.jsonify({"error": message})
+_ERROR_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
+                429: "too_many_requests"}
+
+
+def _json_error(status: int, message: str, code: str | None = None) -> flask.Response:
+    """A JSON error; under :data:`API_PREFIX` in the API's shape (``{"error": {"code",
+    "message"}}``), elsewhere ``{"error": message}``."""
+    if flask.request.path.startswith(API_PREFIX):
+        body: dict[str, Any] = {"error": {"code": code or _ERROR_CODES.get(status, "error"),
+                                          "message": message}}
+    else:
+        body = {"error": message}
+    response = flask.jsonify(body)
     response.status_code = status
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="Mission Watch"'
@@ -415,7 +444,7 @@ def _exchange_display_token() -> flask.Response:
         return _render("too many attempts", status=429,
                        message="Too many attempts from this address; try again later.")
     token = token_for_secret(state.engine, flask.request.args.get("token", ""), now=state.clock())
-    if token is None:
+    if token is None or token.kind != "display":  # API tokens never become sessions
         _count_failed_attempt("token")
         _audit("anonymous", "token.failed", {"via": "url", "remote": _remote()})
         logger.warning("display link with an unknown or revoked token refused")
@@ -442,7 +471,7 @@ def _gate() -> flask.Response | None:
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         origin = request.headers.get("Origin")
         if origin and urlsplit(origin).netloc != request.host:
-            return _json_error(403, "cross-site request refused")
+            return _json_error(403, "cross-site request refused", "cross_site")
     if policy == PUBLIC:
         return None
     if policy == PAGE and request.method == "GET" and "token" in request.args:

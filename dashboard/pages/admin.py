@@ -55,9 +55,11 @@ def _users_table() -> html.Table:
 
 def _tokens_table() -> html.Table:
     tokens = list_tokens(current().engine)
-    return _table(["Id", "Display", "Role", "Issued", "By", "Last used", "Revoked"], [
-        [str(t.token_id), t.name, t.role, _when(t.created_at), t.created_by,
-         _when(t.last_used_at), _when(t.revoked_at)] for t in tokens], ids.ADMIN_TOKENS)
+    return _table(["Id", "Kind", "Name", "User", "Role", "Issued", "By", "Last used",
+                   "Revoked"], [
+        [str(t.token_id), t.kind, t.name, t.username or "", t.role, _when(t.created_at),
+         t.created_by, _when(t.last_used_at), _when(t.revoked_at)] for t in tokens],
+        ids.ADMIN_TOKENS)
 
 
 def _audit_table(action: str | None, actor: str | None, since: str | None) -> tuple:
@@ -90,7 +92,10 @@ def layout(**_query: str) -> html.Div:
         ], className="admin-form"),
         html.Div(id=ids.ADMIN_USER_RESULT, className="admin-result"),
         _users_table(),
-        html.H2("Wall-display tokens"),
+        html.H2("Tokens"),
+        html.P("Wall-display tokens are issued here; API tokens act as a user and are issued "
+               "with 'python app.py users token --api USERNAME'. Revoke either kind by id.",
+               className="muted"),
         html.Div([
             dcc.Input(id=ids.ADMIN_TOKEN_NAME, placeholder="display name", type="text"),
             html.Button("Issue display token", id=ids.ADMIN_TOKEN_ISSUE),
