@@ -10,7 +10,7 @@ import plotly.io.json
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
 
-from dashboard import auth, downloads, ids
+from dashboard import api, auth, downloads, ids
 from dashboard.services import Services, set_current
 from settings import Settings
 from store.users import role_rank
@@ -95,4 +95,5 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     plotly.io.json.config.default_engine = "json"
     auth.init_app(app, settings, services.engine)
     downloads.init_app(app, services.engine, settings.data_path / "exports")
+    api.init_app(app, services)
     return app

@@ -19,11 +19,12 @@ from dash import Input, Output
 
 from dashboard import auth
 from dashboard.app import create_app
-from dashboard.services import Services
+from dashboard.services import Services, board_view, current
 from feeds.model import Hazard
 from settings import Settings
 from store.audit import query_audit
 from store.feeds import replace_hazards
+from store.outreach import open_board
 from store.roster import replace_roster
 from store.users import create_user, issue_token, revoke_token, set_disabled, set_role
 
@@ -49,6 +50,31 @@ ROUTES = {
     "/admin/audit.csv": "admin",
     "/exports/calllist.csv": "coordinator",
     "/exports/calllist.xlsx": "coordinator",
+    "/api/v1/openapi.json": "display",
+    "/api/v1/incidents": "display",
+    "/api/v1/incidents/<keys>": "display",
+    "/api/v1/incidents/<keys>/missions": "coordinator",
+    "/api/v1/incidents/<keys>/people": "coordinator",
+    "/api/v1/feeds": "display",
+    "/api/v1/boards": "coordinator",
+    "/api/v1/boards/<int:board_id>": "coordinator",
+    "/api/v1/boards/<int:board_id>/targets": "coordinator",
+    "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/status": "coordinator",
+    "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/history": "coordinator",
+    "/api/v1/<path:rest>": "display",  # a JSON 404 for any other path under /api/v1
+}
+# The API's routes as concrete URLs ({target}: a household board 1 has to contact).
+API_URLS = {
+    "/api/v1/incidents/<keys>": "/api/v1/incidents/nws:test-dc",
+    "/api/v1/incidents/<keys>/missions": "/api/v1/incidents/nws:test-dc/missions",
+    "/api/v1/incidents/<keys>/people": "/api/v1/incidents/nws:test-dc/people",
+    "/api/v1/boards/<int:board_id>": "/api/v1/boards/1",
+    "/api/v1/boards/<int:board_id>/targets": "/api/v1/boards/1/targets",
+    "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/status":
+        "/api/v1/boards/1/targets/household/{target}/status",
+    "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/history":
+        "/api/v1/boards/1/targets/household/{target}/history",
+    "/api/v1/<path:rest>": "/api/v1/no-such-endpoint",
 }
 PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
          "/incident/none": "coordinator", "/incident/nws:test-dc": "coordinator",
@@ -104,6 +130,10 @@ def secured(store_engine, checked_small_roster, tmp_path, fast_hashing):
         "nws:test-dc", "nws", "Flash Flood Warning", "flood", severity="severe",
         expires=NOW + timedelta(days=3), geometry=shapely.box(-77.2, 38.8, -76.9, 39.05),
         geometry_method="polygon", area_desc="District of Columbia")], now=NOW)
+    # an outreach board over it (board 1), so the board exports hold personal data
+    board, _ = open_board(store_engine, ["nws:test-dc"], name="DC flood", actor="test",
+                          now=NOW)
+    assert board.board_id == 1, "the board export URLs below name board 1"
     settings = Settings.from_env({}, data_dir=str(tmp_path))
     app = create_app(settings, Services.from_engine(store_engine, settings))
     clock = Clock()
@@ -161,6 +191,10 @@ def _concrete_urls(app, rule) -> list[str]:
         return [p for p in PAGES if p != "/"]
     if rule.rule.startswith("/exports/calllist."):
         return [f"{rule.rule}?incidents=nws:test-dc"]
+    if rule.rule in API_URLS:
+        rows = board_view(current(), 1, NOW).rows
+        household = rows.loc[rows["target_kind"] == "household", "target_id"].iloc[0]
+        return [API_URLS[rule.rule].format(target=household)]
     return [rule.rule]
 
 
@@ -252,6 +286,11 @@ def test_every_route_and_callback_as_every_visitor(secured, small_roster) -> Non
                                            buffered=True)
                     if needed == auth.PAGE:
                         expected = _expected(PAGES[url], role, page=True)
+                    elif rule_text.startswith("/api/") and role is not None and (
+                            method == "POST" or rule_text.endswith("<path:rest>")):
+                        # a POST: display is below the role, and a cookie POST without
+                        # Origin or X-Requested-With is refused (CSRF); any other path: 404
+                        expected = {403} if method == "POST" else {404}
                     elif method == "POST" and (needed == PUBLIC or role is not None):
                         expected = {400}  # a form post without its form token: refused
                     else:
@@ -285,6 +324,11 @@ def test_every_route_and_callback_as_every_visitor(secured, small_roster) -> Non
     assert exports["coordinator"] == 200 and exports["wall"] == exports["bearer"] == 403
     assert matrix["callback router /incident/nws:test-dc"]["coordinator"] == 200
     assert matrix["callback router /incident/nws:test-dc"]["display"] == 403
+    people = matrix["GET /api/v1/incidents/nws:test-dc/people"]
+    assert people["coordinator"] == people["admin"] == 200
+    assert people["display"] == people["wall"] == people["bearer"] == 403
+    assert matrix["GET /api/v1/incidents"]["bearer"] == 200
+    assert matrix["GET /api/v1/boards/1/targets"]["coordinator"] == 200
     logging.getLogger(__name__).info("access matrix: %s", json.dumps(matrix, sort_keys=True))
 
 
