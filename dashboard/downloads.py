@@ -1,4 +1,8 @@
-"""File downloads served by the dashboard; each one declares its role and is audited."""
+"""File downloads served by the dashboard; each one declares its role and is audited.
+
+Every export is written whole to a private temporary file before a byte is sent: a full disk
+or a write error answers 507/500 with a plain message, never half a file.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,40 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import dash
 import flask
+import pandas as pd
 from sqlalchemy.engine import Engine
 
 from dashboard import auth
-from dashboard.services import UnknownIncident, current, incident_view, parse_keys
+from dashboard.services import (
+    BoardView,
+    UnknownIncident,
+    board_view,
+    current,
+    incident_view,
+    parse_keys,
+)
 from layers.calllist import export_header, write_csv, write_xlsx
+from layers.outreach import GROUPINGS
+from layers.outreach_export import (
+    CALL_SHEET_CSP,
+    board_csv,
+    board_header,
+    board_xlsx,
+    call_sheet_html,
+    duty_vcards,
+)
+from layers.outreach_export import SPLITS as BOARD_SPLITS
 from store.audit import MAX_EVENTS, audit_csv, query_audit
 from store.db import record_audit
+from store.outreach import BoardNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +54,24 @@ SPLITS = ("office", "mission")
 MIMETYPES = {
     "csv": "text/csv; charset=utf-8",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "html": "text/html; charset=utf-8",
+    "vcf": "text/vcard; charset=utf-8",
 }
+# Outreach board exports: the board as CSV or XLSX (?split=), a printable call sheet
+# (?group=), the affected missions' duty contacts as vCards.
+BOARD_EXPORT = "/exports/board"
+BOARD_EXPORT_RULES = {
+    "csv": f"{BOARD_EXPORT}/<int:board_id>.csv",
+    "xlsx": f"{BOARD_EXPORT}/<int:board_id>.xlsx",
+    "html": f"{BOARD_EXPORT}/<int:board_id>/callsheet.html",
+    "vcf": f"{BOARD_EXPORT}/<int:board_id>/duty.vcf",
+}
+BOARD_EXPORT_OPTIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "csv": {}, "xlsx": {"split": BOARD_SPLITS}, "html": {"group": GROUPINGS}, "vcf": {},
+}
+# The call sheet is shown by the browser, not downloaded: it may load nothing and run nothing,
+# only its own inline style (the document carries the same policy for when it is saved).
+CALL_SHEET_POLICY = f"{CALL_SHEET_CSP}; frame-ancestors 'none'"
 
 
 def calllist_url(keys: str, fmt: str, split: str | None = None) -> str:
@@ -40,8 +82,48 @@ def calllist_url(keys: str, fmt: str, split: str | None = None) -> str:
     return f"{CALLLIST}.{fmt}?{urlencode(query, safe=':,')}"
 
 
+def board_export_url(board_id: int, fmt: str, **options: str) -> str:
+    """The link of a board export: ``fmt`` csv, xlsx (``split=``), html (the call sheet,
+    ``group=``) or vcf (duty contacts)."""
+    if fmt not in BOARD_EXPORT_RULES:
+        raise ValueError(f"fmt must be one of {', '.join(BOARD_EXPORT_RULES)}, got {fmt!r}")
+    if isinstance(board_id, bool) or not isinstance(board_id, int) or board_id < 1:
+        raise ValueError(f"board_id must be a positive int, got {board_id!r}")
+    allowed = BOARD_EXPORT_OPTIONS[fmt]
+    for key, value in options.items():
+        if key not in allowed:
+            raise ValueError(f"{fmt} exports take {', '.join(allowed) or 'no options'}, "
+                             f"got {key!r}")
+        if value and value not in allowed[key]:
+            raise ValueError(f"{key} must be one of {', '.join(allowed[key])}, got {value!r}")
+    path = BOARD_EXPORT_RULES[fmt].replace("<int:board_id>", str(board_id))
+    query = {k: v for k, v in options.items() if v}
+    return f"{path}?{urlencode(query)}" if query else path
+
+
 def _plain(message: str, status: int) -> flask.Response:
     return flask.Response(message + "\n", status=status, mimetype="text/plain")
+
+
+def _written(export_dir: Path, suffix: str, write: Callable[[Path], Any],
+             what: str) -> bytes | flask.Response:
+    """The bytes ``write`` puts in a private temporary file (removed afterwards), or the
+    507/500 answer when it cannot be written (a full disk, a write error)."""
+    export_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle, temp = tempfile.mkstemp(prefix=".export-", suffix=suffix, dir=export_dir)
+    os.close(handle)
+    try:
+        write(Path(temp))
+        return Path(temp).read_bytes()
+    except OSError as exc:
+        logger.error("%s export failed: %s", what, exc.strerror or exc)
+        full = getattr(exc, "errno", None) == 28
+        return _plain("The export could not be written (" +
+                      ("the server's disk is full" if full else (exc.strerror or "write error"))
+                      + "). Nothing was exported; try again or tell an administrator.",
+                      507 if full else 500)
+    finally:
+        Path(temp).unlink(missing_ok=True)
 
 
 def calllist_export(fmt: str, export_dir: Path) -> flask.Response:
@@ -68,25 +150,16 @@ def calllist_export(fmt: str, export_dir: Path) -> flask.Response:
     header.append(("exported_by", actor))
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     name = f"missionwatch-calllist-{stamp}.{fmt}"
-    export_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handle, temp = tempfile.mkstemp(prefix=".export-", suffix=f".{fmt}", dir=export_dir)
-    os.close(handle)
-    try:
+
+    def write(temp: Path) -> None:
         if fmt == "csv":
             write_csv(view.calls, temp, header_lines=header)
         else:
             write_xlsx(view.calls, temp, summary=header, split_by=split)  # type: ignore[arg-type]
-        body = Path(temp).read_bytes()
-    except OSError as exc:
-        logger.error("call list export failed: %s (%d hazards)", exc.strerror or exc,
-                     len(hazards))
-        full = getattr(exc, "errno", None) == 28
-        return _plain("The export could not be written (" +
-                      ("the server's disk is full" if full else (exc.strerror or "write error"))
-                      + "). Nothing was exported; try again or tell an administrator.",
-                      507 if full else 500)
-    finally:
-        Path(temp).unlink(missing_ok=True)
+
+    body = _written(export_dir, f".{fmt}", write, "call list")
+    if isinstance(body, flask.Response):
+        return body
     digest = hashlib.sha256(body).hexdigest()
     with current().engine.begin() as connection:
         record_audit(connection, actor, "calllist.export", {
@@ -95,7 +168,104 @@ def calllist_export(fmt: str, export_dir: Path) -> flask.Response:
         }, now)
     logger.info("call list exported: %s, %d rows, %d hazards", fmt, len(view.calls),
                 len(hazards))
-    response = flask.Response(body, mimetype=MIMETYPES[fmt])
+    response = flask.Response(body, content_type=MIMETYPES[fmt])
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+class _OwnPolicyResponse(flask.Response):
+    """A response sent with its own Content-Security-Policy.
+
+    The app sets its (looser) policy on every response after the view has run; this one puts
+    its stricter policy back as the headers are sent.
+    """
+
+    policy = ""
+
+    def get_wsgi_headers(self, environ: Any) -> Any:
+        headers = super().get_wsgi_headers(environ)
+        if self.policy:
+            headers["Content-Security-Policy"] = self.policy
+        return headers
+
+
+def _board_hazards(view: BoardView) -> pd.DataFrame:
+    """hazard_id, event, severity, area_desc of the board's hazards, with those the feeds no
+    longer list (named, so the export still says what the board was for)."""
+    columns = ["hazard_id", "event", "severity", "area_desc"]
+    records = [{c: h.get(c, "") for c in columns} for h in view.hazards.to_dict("records")]
+    records += [{"hazard_id": h, "event": "no longer listed by its feed", "severity": "",
+                 "area_desc": ""} for h in view.missing_hazards]
+    return pd.DataFrame(records, columns=columns)
+
+
+def board_export(board_id: int, fmt: str, export_dir: Path) -> flask.Response:
+    """An outreach board as CSV, XLSX, a printable call sheet or duty vCards, audited.
+
+    Exercise boards say EXERCISE in every export (header line, watermark, vCard note, file
+    name). The audit records who exported which board, the format, rows (cards for vCards),
+    the file name and its SHA-256.
+    """
+    choice = None
+    for option, allowed in BOARD_EXPORT_OPTIONS[fmt].items():
+        choice = flask.request.args.get(option) or "office"
+        if choice not in allowed:
+            return _plain(f"{option} must be one of {', '.join(allowed)}", 400)
+    now = datetime.now(timezone.utc)
+    services = current()
+    try:
+        view = board_view(services, board_id, now)
+    except BoardNotFound as exc:
+        return _plain(f"{exc}: the link may be wrong, or the store was replaced", 404)
+    board, rows = view.board, view.rows
+    principal = auth.current_principal()
+    actor = principal.actor if principal else "unknown"
+    hazards = _board_hazards(view)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    prefix = f"missionwatch-{'EXERCISE-' if board.exercise else ''}board-{board.board_id}"
+    name = {"csv": f"{prefix}-{stamp}.csv", "xlsx": f"{prefix}-{stamp}.xlsx",
+            "html": f"{prefix}-callsheet-{stamp}.html",
+            "vcf": f"{prefix}-duty-{stamp}.vcf"}[fmt]
+    count = len(rows)
+    text = ""
+    if fmt == "html":
+        text = call_sheet_html(board.name, hazards, rows, view.progress, view.liaisons,
+                               generated_at=now, exercise=board.exercise,
+                               group_by=choice or "office")
+    elif fmt == "vcf":
+        text = duty_vcards(rows, services.roster().missions, exercise=board.exercise)
+        count = text.count("BEGIN:VCARD\r\n")
+
+    def write(temp: Path) -> None:
+        if fmt in ("html", "vcf"):
+            temp.write_bytes(text.encode("utf-8"))
+            return
+        header = board_header(board.name, hazards, rows, generated_at=now,
+                              exercise=board.exercise)
+        header.append(("exported_by", actor))
+        if fmt == "csv":
+            board_csv(rows, temp, header)
+        else:
+            board_xlsx(rows, temp, header, split_by=choice or "office")
+
+    body = _written(export_dir, f".{fmt}", write, "outreach board")
+    if isinstance(body, flask.Response):
+        return body
+    digest = hashlib.sha256(body).hexdigest()
+    detail: dict[str, Any] = {"board_id": board.board_id, "format": fmt, "rows": count,
+                              "file": name, "sha256": digest, "exercise": board.exercise}
+    for option in BOARD_EXPORT_OPTIONS[fmt]:
+        detail[option] = choice
+    with services.engine.begin() as connection:
+        record_audit(connection, actor, "outreach.export", detail, now)
+    logger.info("outreach board %d exported: %s, %d rows", board.board_id, fmt, count)
+    if fmt == "html":
+        response = _OwnPolicyResponse(body, content_type=MIMETYPES[fmt])
+        response.policy = CALL_SHEET_POLICY
+        response.headers["Content-Security-Policy"] = CALL_SHEET_POLICY
+        response.headers["Content-Disposition"] = f'inline; filename="{name}"'
+        return response
+    response = flask.Response(body, content_type=MIMETYPES[fmt])
     response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -154,4 +324,9 @@ def init_app(app: dash.Dash, engine: Engine, export_dir: Path | None = None) -> 
         rule = f"{CALLLIST}.{fmt}"
         server.add_url_rule(rule, f"mw_calllist_{fmt}",
                             lambda fmt=fmt: calllist_export(fmt, target), methods=["GET"])
+        auth.declare_route(server, rule, "coordinator")
+    for fmt, rule in BOARD_EXPORT_RULES.items():
+        server.add_url_rule(
+            rule, f"mw_board_export_{fmt}",
+            lambda board_id, fmt=fmt: board_export(board_id, fmt, target), methods=["GET"])
         auth.declare_route(server, rule, "coordinator")

@@ -62,6 +62,10 @@ ROUTES = {
     "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/status": "coordinator",
     "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/history": "coordinator",
     "/api/v1/<path:rest>": "display",  # a JSON 404 for any other path under /api/v1
+    "/exports/board/<int:board_id>.csv": "coordinator",
+    "/exports/board/<int:board_id>.xlsx": "coordinator",
+    "/exports/board/<int:board_id>/callsheet.html": "coordinator",
+    "/exports/board/<int:board_id>/duty.vcf": "coordinator",
 }
 # The API's routes as concrete URLs ({target}: a household board 1 has to contact).
 API_URLS = {
@@ -191,6 +195,8 @@ def _concrete_urls(app, rule) -> list[str]:
         return [p for p in PAGES if p != "/"]
     if rule.rule.startswith("/exports/calllist."):
         return [f"{rule.rule}?incidents=nws:test-dc"]
+    if rule.rule.startswith("/exports/board/<int:board_id>"):
+        return [rule.rule.replace("<int:board_id>", "1")]
     if rule.rule in API_URLS:
         rows = board_view(current(), 1, NOW).rows
         household = rows.loc[rows["target_kind"] == "household", "target_id"].iloc[0]
