@@ -178,6 +178,7 @@ class Outcome:
     http_status: int | None      # None: no answer (refused, reset, timed out)
     event_id: int | None         # the event acknowledged (2xx) or reported as current (409)
     seconds: float
+    sent_at: float = 0.0         # time.monotonic() when it was sent
 
     @property
     def acknowledged(self) -> bool:
@@ -222,6 +223,7 @@ def coordinator(base_url: str, secret: str, board_id: int,
         body: dict[str, Any] = {"status": status, "note": note, "request_id": request_id}
         if expected is not None:
             body["expected_event_id"] = expected
+        sent_at = time.monotonic()
         started = time.perf_counter()
         http_status, event_id = None, None
         try:
@@ -239,7 +241,7 @@ def coordinator(base_url: str, secret: str, board_id: int,
             session = requests.Session()  # a fresh connection after a failure
             session.headers["Authorization"] = f"Bearer {secret}"
         outcomes.append(Outcome(index, request_id, kind, target_id, status, note, expected,
-                                http_status, event_id, time.perf_counter() - started))
+                                http_status, event_id, time.perf_counter() - started, sent_at))
     return outcomes
 
 
@@ -390,6 +392,8 @@ def report(verdict: Verdict, outcomes: Sequence[Outcome], seconds: float) -> str
     acked = [o.seconds * 1000 for o in outcomes if o.acknowledged]
     codes = collections.Counter("no answer" if o.http_status is None else str(o.http_status)
                                 for o in outcomes)
+    first = min((o.sent_at for o in outcomes), default=0.0)
+    slow = sorted(round(o.sent_at - first) for o in outcomes if o.seconds > 1.0)
     lines = [
         f"requests {verdict.requests:,} in {seconds:.1f} s: {verdict.requests / seconds:,.0f} "
         f"requests/s, {verdict.acknowledged / seconds:,.0f} acknowledged updates/s",
@@ -408,6 +412,8 @@ def report(verdict: Verdict, outcomes: Sequence[Outcome], seconds: float) -> str
         f"{max(answered, default=float('nan')):.1f}",
         f"latency, acknowledged (ms): p50 {percentile(acked, 50):.1f}  p95 "
         f"{percentile(acked, 95):.1f}  p99 {percentile(acked, 99):.1f}",
+        f"answers slower than 1 s: {len(slow):,}"
+        + (f", sent at +{', +'.join(map(str, sorted(set(slow))[:15]))} s" if slow else ""),
         "VERDICT: every acknowledged update is stored exactly once" if verdict.ok else
         "VERDICT: FAILED (see the counts above)",
     ]

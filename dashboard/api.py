@@ -30,6 +30,7 @@ as its user; a display token as the wall) or with the dashboard's session cookie
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -37,7 +38,7 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -274,6 +275,9 @@ class Api:
     services: Services
     clock: Clock = _utcnow
     _lock: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
+    _sqlite_writes: threading.Lock = dataclasses.field(default_factory=threading.Lock,
+                                                       repr=False)
+    _loading: threading.Lock = dataclasses.field(default_factory=threading.Lock, repr=False)
     _audited: dict[tuple[str, str, str], float] = dataclasses.field(default_factory=dict,
                                                                      repr=False)
     _targets: dict[int, set[tuple[str, str]]] = dataclasses.field(default_factory=dict,
@@ -319,17 +323,33 @@ class Api:
         with self._lock:
             if wanted in self._targets.get(board_id, ()):
                 return
-        for refresh in (False, True):
-            if refresh:
-                board_view(self.services, board_id, self.clock())
-            seen = first_seen(self.engine, board_id)
-            known = set(zip(seen["target_kind"], seen["target_id"], strict=True))
+        with self._loading:  # one reload at a time: the others then find it cached
             with self._lock:
-                self._targets[board_id] = known
-            if wanted in known:
-                return
+                if wanted in self._targets.get(board_id, ()):
+                    return
+            for refresh in (False, True):
+                if refresh:
+                    board_view(self.services, board_id, self.clock())
+                seen = first_seen(self.engine, board_id)
+                known = set(zip(seen["target_kind"], seen["target_id"], strict=True))
+                with self._lock:
+                    self._targets[board_id] = known
+                if wanted in known:
+                    return
         raise ApiError(404, "not_found",
                        f"board {board_id} has no {kind} {target_id!r} to contact")
+
+    @contextlib.contextmanager
+    def _writer(self) -> Iterator[None]:
+        """On SQLite, this process's status writes queue here, one at a time: SQLite lets one
+        writer in at a time anyway, and its busy handler polls with growing sleeps, so with
+        many writers an unlucky one can wait its whole busy timeout (10 s, measured with 20
+        coordinators). PostgreSQL takes them concurrently."""
+        if self.engine.dialect.name != "sqlite":
+            yield
+            return
+        with self._sqlite_writes:
+            yield
 
     def board(self, board_id: int) -> Any:
         try:
@@ -538,9 +558,11 @@ class Api:
         if board.closed_at is not None:
             raise ApiError(409, "board_closed", f"outreach board {board_id} is closed")
         try:
-            event, written = record_status(
-                self.engine, board_id, kind, target_id, status, note=note, actor=_actor(),
-                now=self.clock(), expected_event_id=expected, request_id=request_id)
+            with self._writer():
+                event, written = record_status(
+                    self.engine, board_id, kind, target_id, status, note=note,
+                    actor=_actor(), now=self.clock(), expected_event_id=expected,
+                    request_id=request_id)
         except OutreachConflict as exc:
             raise ApiError(409, "conflict", str(exc), current=exc.current.as_json()) from None
         except BoardNotFound as exc:
