@@ -47,7 +47,14 @@ from layers.geography import load_geography
 from layers.impact import ImpactIndex
 from layers.incidents import RulesInvalid, classify, marine_only
 from layers.locations import roster_locations, roster_stats
-from layers.outreach import TARGET_COLUMNS, board_rows, liaisons, progress, targets_from_calls
+from layers.outreach import (
+    TARGET_COLUMNS,
+    board_rows,
+    describe_targets,
+    liaisons,
+    progress,
+    targets_from_calls,
+)
 from layers.schema import CALIFORNIA_SPLIT_LAT, OFFICE_BY_JURISDICTION
 from layers.shapes import geodesic_circle, normalize_longitudes
 from settings import Settings
@@ -700,6 +707,17 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
         return cached
     rows = board_rows(targets, latest_statuses(services.engine, board.board_id),
                       first_seen(services.engine, board.board_id), board.created_at)
+    gone = ~np.isfinite(rows["order"].to_numpy(dtype=float))
+    if gone.any():  # no longer affected: name them from the roster, they stay on record
+        described = describe_targets(rows.loc[gone, ["target_kind", "target_id"]],
+                                     state.roster.missions, state.roster.people)
+        for column in described.columns:
+            filled = described[column].notna().to_numpy()
+            index = described.index[filled]
+            values = described.loc[index, column]
+            if rows[column].dtype.kind in "iuf":
+                values = values.astype(rows[column].dtype)
+            rows.loc[index, column] = values.to_numpy()
     hazards = view.hazards if view is not None else pd.DataFrame()
     times = [t for column in ("sent", "onset") if column in hazards
              for t in hazards[column].dropna()]

@@ -197,3 +197,54 @@ def liaisons(missions: pd.DataFrame, countries: Sequence[str]) -> dict[str, str]
         "country_name")
     return {c: f"{n} ({p})" for c, n, p in zip(lead["country_name"], lead["name"],
                                                 lead["duty_phone"], strict=True)}
+
+
+def describe_targets(targets: pd.DataFrame, missions: pd.DataFrame,
+                     people: pd.DataFrame) -> pd.DataFrame:
+    """Mission, contact and phone of targets from the roster alone (for targets no longer
+    affected by any of the board's hazards, which the call list no longer names).
+
+    ``targets``: target_kind, target_id. Returns those columns of :data:`TARGET_COLUMNS`
+    that the roster can give, indexed like ``targets``; unknown ids are left blank.
+    """
+    by_mission = missions.set_index("mission_id")
+    out = pd.DataFrame(index=targets.index, columns=[
+        "mission_id", "mission_name", "mission_type", "country_name", "office", "contact",
+        "role", "immunity", "phone", "email", "language", "people"], dtype=object)
+    is_mission = (targets["target_kind"] == "mission").to_numpy()
+    ids = targets["target_id"].astype(str)
+    known = ids[is_mission][ids[is_mission].isin(by_mission.index)]
+    if len(known):
+        rows = by_mission.loc[known.to_numpy()]
+        out.loc[known.index, "mission_id"] = known.to_numpy()
+        out.loc[known.index, "contact"] = "Duty contact"
+        for column, source in (("mission_name", "name"), ("mission_type", "mission_type"),
+                               ("country_name", "country_name"), ("office", "ofm_office"),
+                               ("phone", "duty_phone"), ("email", "email"),
+                               ("language", "language")):
+            out.loc[known.index, column] = rows[source].to_numpy()
+    households = ids[~is_mission]
+    members = people[people["household_id"].isin(households)]
+    if len(members):
+        rank = members["role"].map({r: i for i, r in enumerate((
+            "diplomatic_agent", "consular_officer", "io_staff", "admin_technical_staff",
+            "service_staff", "dependent"))}).fillna(9)
+        heads = members.assign(_rank=rank).sort_values(["_rank", "person_id"]).drop_duplicates(
+            "household_id").set_index("household_id")
+        sizes = members.groupby("household_id").size()
+        best = members.assign(_i=members["immunity"].map(IMMUNITY_RANK).fillna(3)).groupby(
+            "household_id")["_i"].min().map({v: k for k, v in IMMUNITY_RANK.items()})
+        found = households[households.isin(heads.index)]
+        head = heads.loc[found.to_numpy()]
+        mission = by_mission.reindex(head["mission_id"])
+        out.loc[found.index, "mission_id"] = head["mission_id"].to_numpy()
+        out.loc[found.index, "mission_name"] = mission["name"].to_numpy()
+        out.loc[found.index, "mission_type"] = mission["mission_type"].to_numpy()
+        out.loc[found.index, "country_name"] = mission["country_name"].to_numpy()
+        out.loc[found.index, "office"] = mission["ofm_office"].to_numpy()
+        for column in ("role", "phone", "email", "language"):
+            out.loc[found.index, column] = head[column].to_numpy()
+        out.loc[found.index, "contact"] = head["name"].to_numpy()
+        out.loc[found.index, "immunity"] = best.reindex(found.to_numpy()).to_numpy()
+        out.loc[found.index, "people"] = sizes.reindex(found.to_numpy()).to_numpy()
+    return out

@@ -211,14 +211,39 @@ def test_coordinator_opens_an_incident_and_exports_its_call_list(server, tmp_pat
 
 
 def _text_within(driver, css: str, wanted: str, seconds: float) -> str:
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.monotonic() + seconds
     text = ""
     while time.monotonic() < deadline:
-        text = driver.find_element("css selector", css).text
+        try:
+            text = driver.find_element("css selector", css).text
+        except StaleElementReferenceException:
+            text = ""
         if wanted in text:
             return text
         time.sleep(0.2)
     raise AssertionError(f"{wanted!r} did not appear in {css} within {seconds} s: {text!r}")
+
+
+def _click(driver, css: str, seconds: float = 15.0) -> None:
+    """Click ``css`` once it is there, again if the page redrew it under the pointer."""
+    from selenium.common.exceptions import (
+        ElementClickInterceptedException,
+        NoSuchElementException,
+        StaleElementReferenceException,
+    )
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            driver.find_element("css selector", css).click()
+            return
+        except (StaleElementReferenceException, NoSuchElementException,
+                ElementClickInterceptedException):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def test_two_coordinators_see_each_others_outreach_without_reloading(server, tmp_path) -> None:
@@ -237,21 +262,21 @@ def test_two_coordinators_see_each_others_outreach_without_reloading(server, tmp
         wait_for(bo, "#overview-kpis")
         bo.get(board_url)
         wait_for(bo, "#outreach-title")
-        bo.find_element("css selector", "#outreach-view input[value='all']").click()
-        before = wait_for(bo, "#outreach-missions-reached").text
-        assert before.startswith("0 /"), before
+        _click(bo, "#outreach-view input[value='all']")
+        wait_for(bo, "#outreach-missions-reached")
+        _text_within(bo, "#outreach-missions-reached", "0 /", 10)
         marker = tmp_path.name  # a note no one else could have written
         bo_reload_guard = bo.execute_script("window.__notReloaded = true; return true;")
         assert bo_reload_guard
 
-        ana.find_element("css selector", "#outreach-view input[value='all']").click()
+        _click(ana, "#outreach-view input[value='all']")
         _text_within(ana, "#outreach-count", "everyone", 10)
         time.sleep(0.5)  # the table redraws for the new view; then tick its first row
-        wait_for(ana, "#outreach-table td.dash-select-cell input").click()
+        _click(ana, "#outreach-table td.dash-select-cell input")
         selected = _text_within(ana, "#outreach-selected", "Now:", 10)
-        ana.find_element("css selector", "#outreach-status input[value='reached_safe']").click()
+        _click(ana, "#outreach-status input[value='reached_safe']")
         ana.find_element("css selector", "#outreach-note").send_keys(f"all safe {marker}")
-        ana.find_element("css selector", "#outreach-save").click()
+        _click(ana, "#outreach-save")
         _text_within(ana, "#outreach-result", "Saved", 10)
 
         # Bo's screen takes it on its own, within a few seconds, without reloading

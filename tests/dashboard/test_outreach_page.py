@@ -150,3 +150,26 @@ def test_store_conflict_is_raised_for_stale_writers(app_and_services) -> None:
     with pytest.raises(OutreachConflict):
         record_status(services.engine, board.board_id, "mission", "M-1", "attempted",
                       actor="b", now=NOW, expected_event_id=0)
+
+
+def test_people_no_longer_affected_stay_on_the_board_by_name(app_and_services,
+                                                              checked_small_roster) -> None:
+    _, services = app_and_services
+    _, people = checked_small_roster
+    replace_hazards(services.engine, "nws", [_flood(LARGE)], now=NOW)
+    board, _ = open_board(services.engine, ["nws:flood-dc"], name="Flood", actor="test",
+                          now=NOW)
+    rows = board_view(services, board.board_id, NOW).rows
+    outside = set(people.loc[~_inside(people, SMALL), "household_id"])
+    leaving = rows[(rows["target_kind"] == "household") & rows["target_id"].isin(outside)]
+    assert len(leaving), "the test storm must shrink away from some households"
+    target = leaving.iloc[0]
+    record_status(services.engine, board.board_id, "household", target["target_id"],
+                  "reached_needs_assistance", note="evacuated", actor="test", now=NOW)
+    replace_hazards(services.engine, "nws", [_flood(SMALL)], now=NOW + timedelta(minutes=5))
+    after = board_view(services, board.board_id, NOW + timedelta(minutes=5)).rows
+    kept = after.set_index("target_id").loc[target["target_id"]]
+    assert kept["status"] == "reached_needs_assistance" and kept["order"] == float("inf")
+    assert kept["contact"] == target["contact"] and kept["mission_name"] == \
+        target["mission_name"]
+    assert kept["phone"] == target["phone"]
