@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from dash import Input, Output, State, dash_table, dcc, html
 
-from dashboard import auth, components, ids
+from dashboard import auth, components, downloads, ids
 from dashboard.services import BoardView, board_view, current
 from layers.outreach import (
     GROUPINGS,
@@ -153,6 +153,7 @@ def layout(board_id: str | None = None, **_query: str) -> html.Div:
                           f"{components.when(board.created_at)}. Hazards: ",
                           className="muted"), *_joined(incident_links)]),
         html.Div(_notices(data), id=ids.OUTREACH_NOTICES),
+        _exports(board.board_id),
         html.Div(_progress_tiles(data, datetime.now(timezone.utc)), id=ids.OUTREACH_PROGRESS,
                  className="kpis"),
         html.Div([
@@ -211,6 +212,26 @@ def layout(board_id: str | None = None, **_query: str) -> html.Div:
             ], className="board-side"),
         ], className="board-main"),
     ], className="outreach-page")
+
+
+def _exports(board_id: int) -> html.Div:
+    """Downloads of the whole board (every export is audited)."""
+    def link(label: str, fmt: str, link_id: str | None = None, **options: str) -> html.A:
+        extra = {"id": link_id} if link_id else {}
+        download = {} if fmt == "html" else {"download": ""}
+        return html.A(label, href=downloads.board_export_url(board_id, fmt, **options),
+                      className="button", target="_blank" if fmt == "html" else None,
+                      rel="noopener", **extra, **download)
+
+    return html.Div([
+        html.Span("Export the board:", className="muted"),
+        link("CSV", "csv", ids.OUTREACH_EXPORT_CSV),
+        link("XLSX by OFM office", "xlsx", split="office"),
+        link("XLSX by country", "xlsx", split="country"),
+        link("Printable call sheet", "html", ids.OUTREACH_EXPORT_SHEET, group="office"),
+        link("Duty contacts (vCard)", "vcf"),
+        html.Span("Every export is recorded in the audit log.", className="muted"),
+    ], id=ids.OUTREACH_EXPORTS, className="exports")
 
 
 def _joined(links: list) -> list:
