@@ -562,3 +562,31 @@ def test_display_never_gets_personal_data_from_any_endpoint(env) -> None:
                                                             "X-Requested-With": "t"})
             assert response.status_code == 403
             assert_no_personal_data(response.get_data(as_text=True), values, url)
+
+
+def test_admin_page_lists_api_tokens_with_their_user(env) -> None:
+    import dash
+
+    from dashboard import ids
+
+    def find(component, component_id):
+        if getattr(component, "id", None) == component_id:
+            return component
+        children = getattr(component, "children", None)
+        for child in children if isinstance(children, list) else [children]:
+            if child is not None and not isinstance(child, (str, int, float)):
+                found = find(child, component_id)
+                if found is not None:
+                    return found
+        return None
+
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/admin")
+    with env.app.server.test_request_context("/admin"):
+        table = find(page["layout"](), ids.ADMIN_TOKENS)
+    header, body = table.children
+    assert [th.children for th in header.children.children][:5] == [
+        "Id", "Kind", "Name", "User", "Role"]
+    rows = [[td.children for td in tr.children] for tr in body.children]
+    assert [r[:5] for r in rows] == [
+        [str(env.wall_token_id), "display", "ops wall", "", "display"],
+        [str(env.api_token_id), "api", "script", "ana", "coordinator"]]
