@@ -18,10 +18,12 @@ Errors: :class:`OutreachConflict` (a ``ValueError``), :class:`BoardNotFound` (a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -260,7 +262,7 @@ def record_status(
     attempts = 0
     for _ in range(_APPEND_RETRIES):
         try:
-            with engine.begin() as connection:
+            with _writer(engine), engine.begin() as connection:
                 if request_id is not None:
                     done = _by_request(connection, board_id, request_id)
                     if done is not None:
@@ -293,6 +295,15 @@ def record_status(
             continue
     raise StoreError(f"could not append to {target_kind} {target_id} after "
                      f"{_APPEND_RETRIES} tries: too many concurrent updates")
+
+
+_SQLITE_WRITERS = threading.Lock()
+
+
+def _writer(engine: Engine) -> Any:
+    """SQLite allows one writer at a time: writers of this process take turns here rather than
+    in SQLite's busy handler, where an unlucky one can wait out the whole busy timeout."""
+    return _SQLITE_WRITERS if engine.dialect.name == "sqlite" else contextlib.nullcontext()
 
 
 def latest_statuses(engine: Engine, board_id: int) -> pd.DataFrame:
