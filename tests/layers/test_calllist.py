@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import zipfile
+from xml.etree.ElementTree import canonicalize
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.utils import get_column_letter
 
 from layers.calllist import (
     CALL_LIST_COLUMNS,
@@ -318,3 +323,130 @@ def test_xlsx_by_mission_with_odd_names(tmp_path, roster) -> None:
     assert all(len(n) <= 31 and not set(n) & set("[]:*?/\\") for n in names)
     with pytest.raises(ValueError, match="split_by"):
         write_xlsx(frame, tmp_path / "z.xlsx", summary=[], split_by="country")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------------
+# The files against the usual way: a plain csv.writer loop, openpyxl cell by cell
+
+
+def _odd_frame(roster) -> pd.DataFrame:
+    """The export frame with every kind of value a writer must handle, in text and object
+    columns: formula payloads, phones, error codes, blanks, XML specials, illegal control
+    characters, missing values, numbers (negative, float, infinite), booleans, long text."""
+    frame = _export_frame(roster)
+    odd = [*PAYLOADS, PHONE, "#N/A", "#DIV/0!", "", " ", "  lead", "trail  ", "a\x00b\x07c",
+           "\x1f=1", "&<>\"'", "=", "'quoted", "x" * 70, "naïve 東京", "line\nbreak",
+           'quote"and,comma', "TRUE", "0012", "y" * 32770, None]
+    extra = pd.concat([frame] * 4, ignore_index=True)
+    extra["order"] = range(1, len(extra) + 1)
+    extra.loc[len(extra) - 1, "order"] = -7
+    for i, value in enumerate(odd):
+        extra.loc[i % len(extra), CALL_LIST_COLUMNS[8 + i % 7]] = value
+    mixed = [None, float("nan"), pd.NA, -3, 2.5, float("inf"), True, False, 10**17,
+             dt.date(2026, 1, 2), "=1+1"]
+    extra["hazard_ids"] = extra["hazard_ids"].astype(object)
+    for i, value in enumerate(mixed):
+        extra.at[i, "hazard_ids"] = value
+    extra["people"] = pd.array([-1, None, *range(len(extra) - 2)], dtype="Int64")
+    extra["tag"] = pd.Categorical(["=x", None, *["a"] * (len(extra) - 2)])
+    return extra
+
+
+def test_csv_is_what_a_plain_writer_writes(tmp_path, roster) -> None:
+    frame = _odd_frame(roster)
+    header = export_header(HAZARDS, len(frame), generated_at=WHEN)
+    path = write_csv(frame, tmp_path / "calls.csv", header_lines=header)
+    reference = tmp_path / "reference.csv"
+    with reference.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\r\n")
+        for key, value in header:
+            writer.writerow([f"# {key}: {value}"])
+        writer.writerow(list(frame.columns))
+        for row in frame.itertuples(index=False, name=None):
+            writer.writerow([neutralise_formula(v) for v in row])
+    assert path.read_bytes() == reference.read_bytes()
+
+
+def _openpyxl_sheet(frame: pd.DataFrame) -> openpyxl.Workbook:
+    """``frame`` as one sheet written cell by cell with openpyxl: the reference layout."""
+    bold = openpyxl.styles.Font(bold=True)
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    widths = [len(str(c)) for c in frame.columns]
+    for c, title in enumerate(frame.columns, start=1):
+        cell = ws.cell(row=1, column=c, value=str(title))
+        cell.data_type, cell.font = "s", bold
+    for r, row in enumerate(frame.itertuples(index=False, name=None), start=2):
+        for c, raw in enumerate(row, start=1):
+            value = raw.item() if isinstance(raw, np.generic) else raw  # numbers stay numbers
+            if value is None or (not isinstance(value, str) and pd.isna(value)):
+                value = None
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                value = ILLEGAL_CHARACTERS_RE.sub("", str(value))
+            cell = ws.cell(row=r, column=c, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+                cell.quotePrefix = value.startswith(("=", "+", "-", "@", "\t", "\r"))
+            if value is not None:
+                widths[c - 1] = max(widths[c - 1], len(str(value)))
+    ws.freeze_panes = "A2"
+    for c, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(c)].width = min(width + 2, 60)
+    return wb
+
+
+def _sheet_facts(ws) -> dict:
+    return {
+        "freeze": ws.freeze_panes,
+        "widths": {k: d.width for k, d in ws.column_dimensions.items()},
+        "dimensions": ws.dimensions,
+        "cells": [[(c.value, c.data_type, c.quotePrefix, bool(c.font.b)) for c in row]
+                  for row in ws.iter_rows()],
+    }
+
+
+def test_xlsx_sheet_is_what_openpyxl_writes(tmp_path, roster) -> None:
+    frame = _odd_frame(roster)
+    frame["office"] = "WAS"
+    path = write_xlsx(frame, tmp_path / "calls.xlsx", summary=[("rows", str(len(frame)))])
+    reference = tmp_path / "reference.xlsx"
+    _openpyxl_sheet(frame).save(reference)
+    got = openpyxl.load_workbook(path)
+    assert got.sheetnames == ["Summary", "WAS Washington DC"]
+    facts = _sheet_facts(got["WAS Washington DC"])
+    assert facts == _sheet_facts(openpyxl.load_workbook(reference).active)
+    with zipfile.ZipFile(path) as ours, zipfile.ZipFile(reference) as theirs:
+        assert canonicalize(ours.read("xl/worksheets/sheet2.xml").decode()) == canonicalize(
+            theirs.read("xl/worksheets/sheet1.xml").decode())  # the very same XML
+    values = [v for row in facts["cells"] for v, *_ in row]
+    assert "=1+1" in values and PHONE in values and "#N/A" in values and "y" * 32767 in values
+
+
+@pytest.mark.slow
+def test_xlsx_big_sheet_keeps_header_frozen_and_formulas_text(tmp_path, roster) -> None:
+    part = _export_frame(roster)
+    frame = pd.concat([part] * 1200, ignore_index=True)  # more rows than one written chunk
+    frame["order"] = range(1, len(frame) + 1)
+    frame["office"] = "WAS"
+    path = write_xlsx(frame, tmp_path / "big.xlsx", summary=[])
+    ws = openpyxl.load_workbook(path)["WAS Washington DC"]
+    assert (ws.freeze_panes, ws.max_row) == ("A2", len(frame) + 1)
+    name_col = CALL_LIST_COLUMNS.index("name") + 1
+    phone_col = CALL_LIST_COLUMNS.index("phone") + 1
+    for r in (2, 3, 10_001, 10_002, len(frame), len(frame) + 1):
+        expected = frame.iloc[r - 2]
+        assert ws.cell(row=r, column=1).value == expected["order"]
+        name, phone = ws.cell(row=r, column=name_col), ws.cell(row=r, column=phone_col)
+        assert (name.value or "", phone.value) == (expected["name"], expected["phone"])
+        assert (phone.data_type, phone.quotePrefix) == ("s", True)
+        assert name.quotePrefix == expected["name"].startswith("=")
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_call_list_does_not_depend_on_input_row_order(roster) -> None:
+    missions, people = roster
+    pairs = _main_pairs()
+    out = call_list(pairs, missions, people, HAZARDS)
+    shuffled = call_list(pairs.iloc[::-1], missions.iloc[::-1],
+                         people.sample(frac=1, random_state=3), HAZARDS.iloc[::-1])
+    pd.testing.assert_frame_equal(out, shuffled)
