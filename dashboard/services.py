@@ -697,7 +697,11 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
         fresh = [(k, t) for k, t in zip(targets["target_kind"], targets["target_id"],
                                         strict=True) if (k, t) not in known]
         if fresh:
-            add_targets(services.engine, board.board_id, fresh, now=now)
+            # The board's first population counts as there from the start (not "new"); later
+            # arrivals are dated when they first show up.
+            first = board_version(services.engine, board.board_id)[2] == 0
+            add_targets(services.engine, board.board_id, fresh,
+                        now=board.created_at if first else now)
             known.update(fresh)
     version = (board.closed_at, state.key, board_version(services.engine, board.board_id))
     cache_key = (board.board_id, version)

@@ -174,7 +174,8 @@ VIEWS: tuple[str, ...] = ("all", "not_reached", "needs_assistance", "new")
 
 def group_labels(rows: pd.DataFrame, by: str, liaisons: dict[str, str] | None = None,
                  ) -> pd.Series:
-    """A group label per row: by sending country (with who liaises), OFM office or mission."""
+    """A group label per row: by sending country (with who liaises, when ``liaisons`` is
+    given), OFM office or mission."""
     if by == "country":
         liaisons = liaisons or {}
         return rows["country_name"].map(

@@ -4,8 +4,9 @@
 
 Starts ``python app.py serve --no-poll`` on a free loopback port over a throw-away data
 directory (demo roster, recorded feed snapshots), signs in through the sign-in form as a
-coordinator in headless Debian chromium, and saves ``overview.png`` and ``incident.png`` at
-1600x1000. Needs the test extra (selenium) and chromium with chromium-driver.
+coordinator in headless Debian chromium, and saves ``overview.png``, ``incident.png`` and
+``outreach.png`` (the top incident's outreach board, which it opens) at 1600x1250. Needs the
+test extra (selenium) and chromium with chromium-driver.
 """
 
 from __future__ import annotations
@@ -62,11 +63,14 @@ def main(argv: list[str] | None = None) -> int:
                 driver.get(link.get_attribute("href"))
                 _settle(driver, "#incident-people tbody tr", 2)
                 driver.save_screenshot(str(out / "incident.png"))
+                wait_for(driver, "#incident-open-board").click()
+                _settle(driver, "#outreach-table tbody tr", 3)
+                driver.save_screenshot(str(out / "outreach.png"))
             finally:
                 driver.quit()
         finally:
             server.stop()
-    print(f"wrote {out / 'overview.png'} and {out / 'incident.png'}")
+    print(f"wrote overview.png, incident.png and outreach.png in {out}")
     return 0
 
 

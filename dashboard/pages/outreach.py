@@ -29,6 +29,7 @@ from layers.outreach import (
     group_labels,
     views,
 )
+from layers.schema import ROLES
 from store.outreach import BoardNotFound, OutreachConflict, history, record_status
 
 dash.register_page(__name__, path_template="/outreach/<board_id>", name="Outreach board",
@@ -40,7 +41,8 @@ VIEW_LABELS = {"all": "Everyone", "not_reached": "Not yet reached",
                "needs_assistance": "Needs assistance", "new": "New since the board began"}
 GROUP_LABELS = {"country": "Sending country", "office": "OFM office", "mission": "Mission"}
 COLUMNS = (
-    ("group", "Group"), ("order", "#"), ("kind", "Kind"), ("mission_name", "Mission"),
+    ("group", "Group"), ("liaison", "Country liaison"), ("order", "#"), ("kind", "Kind"),
+    ("mission_name", "Mission"),
     ("contact", "Contact"), ("role", "Role"), ("immunity", "Immunity"), ("phone", "Phone"),
     ("language", "Lang."), ("people", "People"), ("status", "Status"), ("note", "Note"),
     ("updated", "Updated"), ("flag", ""),
@@ -73,8 +75,17 @@ def _progress_tiles(data: BoardView, now: datetime) -> list:
                        missions["total"] + households["total"] - missions["reached"]
                        - households["reached"], "alert"),
         components.kpi("New since the board began", missions["new"] + households["new"]),
-        components.kpi("Since the incident began", _elapsed(data.began_at, now)),
+        _began(data, now),
     ]
+
+
+def _began(data: BoardView, now: datetime) -> html.Div:
+    """Time since the incident began; for recorded feed data, the date (an age would mislead)."""
+    recorded = "recorded_at" in data.hazards and data.hazards["recorded_at"].notna().any()
+    if recorded:
+        return components.kpi("Incident began (recorded feed data)",
+                              f"{data.began_at:%Y-%m-%d}")
+    return components.kpi("Since the incident began", _elapsed(data.began_at, now))
 
 
 def _notices(data: BoardView) -> list:
@@ -97,8 +108,9 @@ def table_rows(data: BoardView, *, view: str = "all", group: str = "office", sea
                ) -> pd.DataFrame:
     """The board's rows for one view, grouped (group label, then calling order), searched."""
     rows = views(data.rows, view if view in VIEWS else "all")
-    rows = rows.assign(group=group_labels(rows, group if group in GROUPINGS else "office",
-                                          data.liaisons).to_numpy())
+    rows = rows.assign(
+        group=group_labels(rows, group if group in GROUPINGS else "office").to_numpy(),
+        liaison=rows["country_name"].map(data.liaisons).fillna("").to_numpy())
     words = [w for w in (search or "").lower().split() if w]
     if words:
         text = (rows["contact"].astype(str) + " " + rows["mission_name"].astype(str) + " "
@@ -119,9 +131,11 @@ def _records(rows: pd.DataFrame) -> list[dict[str, Any]]:
             updated = f"{row.updated_by}, {components.when(row.updated_at)}"
         out.append({
             "id": f"{row.target_kind}:{row.target_id}", "group": row.group,
+            "liaison": row.liaison,
+            "role": ROLES.get(row.role, row.role),
             "order": "" if not np.isfinite(row.order) else int(row.order),
             "kind": "Mission" if row.target_kind == "mission" else "Household",
-            "mission_name": row.mission_name, "contact": row.contact, "role": row.role,
+            "mission_name": row.mission_name, "contact": row.contact,
             "immunity": row.immunity, "phone": row.phone, "language": row.language,
             "people": int(row.people) if row.target_kind == "household" else "",
             "status": STATUS_LABELS.get(row.status, row.status), "note": row.note,
@@ -183,6 +197,11 @@ def layout(board_id: str | None = None, **_query: str) -> html.Div:
                                 "fontSize": "0.9rem", "whiteSpace": "normal",
                                 "height": "auto", "maxWidth": "18rem"},
                     style_header={"fontWeight": "700"},
+                    style_cell_conditional=[
+                        {"if": {"column_id": "phone"}, "minWidth": "9rem"},
+                        {"if": {"column_id": "liaison"}, "minWidth": "12rem"},
+                        {"if": {"column_id": "note"}, "minWidth": "10rem"},
+                    ],
                     style_data_conditional=[
                         {"if": {"filter_query": '{status} = "Reached: needs assistance"'},
                          "backgroundColor": "#ffebee"},

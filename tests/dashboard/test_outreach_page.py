@@ -72,10 +72,15 @@ def test_board_lists_every_affected_mission_and_household(app_and_services,
     assert (households["people"] == sizes.reindex(households.index)).all()
     assert data.progress["mission"]["total"] == len(expected_missions)
     assert (rows["status"] == "not_contacted").all() and not rows["new"].any()
-    # the country grouping names who liaises: the country's embassy
+    # grouped by country, each row names who liaises for it: the country's embassy
     page = _page()
     grouped = page.table_rows(data, view="all", group="country")
-    assert grouped["group"].str.contains("liaison: ").all()
+    assert (grouped["group"] == grouped["country_name"]).all()
+    embassies = missions[missions["mission_type"] == "embassy"].sort_values(
+        "mission_id").drop_duplicates("country_name").set_index("country_name")
+    for country, liaison in zip(grouped["country_name"], grouped["liaison"], strict=True):
+        if country in embassies.index:
+            assert liaison.startswith(embassies.loc[country, "name"])
 
 
 def test_save_refresh_and_conflict_between_two_coordinators(app_and_services) -> None:
@@ -119,6 +124,8 @@ def test_people_newly_affected_appear_flagged_new(app_and_services,
     board, _ = open_board(services.engine, ["nws:flood-dc"], name="Flood", actor="test",
                           now=NOW - timedelta(minutes=5))
     before = board_view(services, board.board_id, NOW)
+    # whoever was affected when the board was first looked at is not "new"
+    assert not before.rows["new"].any()
     # someone was reached before the storm grew: they stay reached and not "new"
     reached = before.rows.iloc[0]
     record_status(services.engine, board.board_id, reached["target_kind"],
