@@ -260,11 +260,6 @@ def _keys(text: str) -> tuple[str, ...]:
         raise ApiError(400, "bad_request", str(exc)) from None
 
 
-def _actor() -> str:
-    principal = auth.current_principal()
-    return principal.actor if principal is not None else "unknown"
-
-
 # --------------------------------------------------------------------------- the API
 
 
@@ -293,7 +288,7 @@ class Api:
         """``api.read`` for this request, unless the same actor read the same path and query
         (pages aside) less than :data:`AUDIT_READ_EVERY_S` ago."""
         request = flask.request
-        actor = _actor()
+        actor = auth.current_actor()
         query = "&".join(f"{k}={v}" for k, v in sorted(request.args.items(multi=True))
                          if k not in _PAGING)
         key = (actor, request.path, query)
@@ -467,7 +462,7 @@ class Api:
                 raise _invalid("hazard_ids", f"no such hazard: {', '.join(missing[:5])}")
             ids = list(hazard_ids)
         try:
-            board, created = open_board(self.engine, ids, name=name, actor=_actor(),
+            board, created = open_board(self.engine, ids, name=name, actor=auth.current_actor(),
                                         now=self.clock(), exercise=exercise)
         except ValueError as exc:
             raise _invalid("incidents" if incidents is not None else "hazard_ids",
@@ -561,7 +556,7 @@ class Api:
             with self._writer():
                 event, written = record_status(
                     self.engine, board_id, kind, target_id, status, note=note,
-                    actor=_actor(), now=self.clock(), expected_event_id=expected,
+                    actor=auth.current_actor(), now=self.clock(), expected_event_id=expected,
                     request_id=request_id)
         except OutreachConflict as exc:
             raise ApiError(409, "conflict", str(exc), current=exc.current.as_json()) from None

@@ -716,3 +716,9 @@ def current_principal() -> Principal | None:
     """The signed-in principal of this request, or None."""
     principal = current_user
     return principal if principal.is_authenticated else None
+
+
+def current_actor() -> str:
+    """Who this request acts as, for the audit log and outreach records ("unknown" if none)."""
+    principal = current_principal()
+    return principal.actor if principal is not None else "unknown"

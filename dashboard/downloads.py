@@ -143,8 +143,7 @@ def calllist_export(fmt: str, export_dir: Path) -> flask.Response:
         view = incident_view(current(), keys, now)
     except (ValueError, UnknownIncident) as exc:
         return _plain(str(exc), 404 if isinstance(exc, UnknownIncident) else 400)
-    principal = auth.current_principal()
-    actor = principal.actor if principal else "unknown"
+    actor = auth.current_actor()
     hazards = view.hazards.loc[:, ["hazard_id", "event", "severity"]]
     header = export_header(hazards, len(view.calls), generated_at=now)
     header.append(("exported_by", actor))
@@ -218,8 +217,7 @@ def board_export(board_id: int, fmt: str, export_dir: Path) -> flask.Response:
     except BoardNotFound as exc:
         return _plain(f"{exc}: the link may be wrong, or the store was replaced", 404)
     board, rows = view.board, view.rows
-    principal = auth.current_principal()
-    actor = principal.actor if principal else "unknown"
+    actor = auth.current_actor()
     hazards = _board_hazards(view)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     prefix = f"missionwatch-{'EXERCISE-' if board.exercise else ''}board-{board.board_id}"
@@ -302,8 +300,7 @@ def init_app(app: dash.Dash, engine: Engine, export_dir: Path | None = None) -> 
         except ValueError as exc:
             return flask.Response(str(exc), status=400, mimetype="text/plain")
         events = query_audit(engine, limit=MAX_EVENTS, **filters)  # type: ignore[arg-type]
-        principal = auth.current_principal()
-        actor = principal.actor if principal else "unknown"
+        actor = auth.current_actor()
         with engine.begin() as connection:
             record_audit(connection, actor, "audit.export", {
                 "rows": len(events), "format": "csv",

@@ -120,11 +120,6 @@ def layout(**_query: str) -> html.Div:
     ])
 
 
-def _actor() -> str:
-    principal = auth.current_principal()
-    return principal.actor if principal else "unknown"
-
-
 @auth.callback("admin", Output(ids.ADMIN_USER_RESULT, "children"),
                Output(ids.ADMIN_USERS, "children"),
                Input(ids.ADMIN_USER_ADD, "n_clicks"), Input(ids.ADMIN_USER_SET_ROLE, "n_clicks"),
@@ -137,7 +132,7 @@ def user_action(_add: int | None, _set: int | None, _disable: int | None, _enabl
     trigger = ctx.triggered_id
     if trigger is None or not username:
         raise dash.exceptions.PreventUpdate
-    engine, now, actor = current().engine, datetime.now(timezone.utc), _actor()
+    engine, now, actor = current().engine, datetime.now(timezone.utc), auth.current_actor()
     try:
         if trigger == ids.ADMIN_USER_ADD:
             password = generate_password()
@@ -165,7 +160,7 @@ def token_action(_issue: int | None, _revoke: int | None, name: str | None,
                  token_id: int | None) -> tuple:
     """Issue a display token (shown once, with its wall link) or revoke one at once."""
     trigger = ctx.triggered_id
-    engine, now, actor = current().engine, datetime.now(timezone.utc), _actor()
+    engine, now, actor = current().engine, datetime.now(timezone.utc), auth.current_actor()
     try:
         if trigger == ids.ADMIN_TOKEN_ISSUE and name:
             token, secret = issue_token(engine, name, actor=actor, now=now)

@@ -333,9 +333,8 @@ def start_outreach(clicks: int | None, keys: list | None) -> str:
     hazards = view.hazards
     name = "; ".join(f"{e} ({a[:40]})" for e, a in zip(hazards["event"], hazards["area_desc"],
                                                        strict=True))
-    principal = auth.current_principal()
     board, _ = open_board(services.engine, list(hazards["hazard_id"]), name=name,
-                          actor=principal.actor if principal else "unknown",
+                          actor=auth.current_actor(),
                           now=datetime.now(timezone.utc))
     return f"/outreach/{board.board_id}"
 

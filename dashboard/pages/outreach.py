@@ -49,11 +49,6 @@ COLUMNS = (
 )
 
 
-def _actor() -> str:
-    principal = auth.current_principal()
-    return principal.actor if principal else "unknown"
-
-
 def _elapsed(since: datetime, now: datetime) -> str:
     minutes = max(0, int((now - since).total_seconds() // 60))
     days, rest = divmod(minutes, 1440)
@@ -348,7 +343,7 @@ def save(_clicks: int | None, selected: list | None,
     try:
         event, _ = record_status(
             current().engine, int(board_id or 0), kind, target_id, status, note=note or "",
-            actor=_actor(), now=datetime.now(timezone.utc),
+            actor=auth.current_actor(), now=datetime.now(timezone.utc),
             expected_event_id=int(shown.get("event_id") or 0))
     except (OutreachConflict, ValueError, BoardNotFound) as exc:
         return f"Not saved: {exc}"

@@ -174,11 +174,6 @@ def rules_action(action: str, text: str | None, loaded_version: Any, *, engine: 
     return current_rules(engine, ruleset, now), message, ruleset.version, rules_text(ruleset)
 
 
-def _actor() -> str:
-    principal = auth.current_principal()
-    return principal.actor if principal else "unknown"
-
-
 @auth.callback("admin", Output(ids.RULES_CURRENT, "children"),
                Output(ids.RULES_RESULT, "children"), Output(ids.RULES_VERSION, "data"),
                Output(ids.RULES_EDITOR, "value"),
@@ -194,4 +189,4 @@ def rules_buttons(_save: int | None, _reset: int | None, _reload: int | None,
     if action is None:
         raise dash.exceptions.PreventUpdate
     return rules_action(action, text, loaded_version, engine=current().engine,
-                        actor=_actor(), now=datetime.now(timezone.utc))
+                        actor=auth.current_actor(), now=datetime.now(timezone.utc))
