@@ -30,7 +30,13 @@ from layers.outreach import (
     views,
 )
 from layers.schema import ROLES
-from store.outreach import BoardNotFound, OutreachConflict, history, record_status
+from store.outreach import (
+    BoardNotFound,
+    OutreachConflict,
+    close_board,
+    history,
+    record_status,
+)
 
 dash.register_page(__name__, path_template="/outreach/<board_id>", name="Outreach board",
                    title="Mission Watch - outreach", min_role="coordinator", nav=False)
@@ -223,6 +229,14 @@ def layout(board_id: str | None = None, **_query: str) -> html.Div:
                 html.Div(id=ids.OUTREACH_RESULT, className="admin-result", role="status"),
                 html.H3("History"),
                 html.Div(id=ids.OUTREACH_HISTORY),
+                html.Hr(),
+                dcc.ConfirmDialogProvider(
+                    html.Button("Close this board", id=ids.OUTREACH_CLOSE, className="button",
+                                disabled=board.closed_at is not None),
+                    id=ids.OUTREACH_CLOSE_CONFIRM,
+                    message="Close this board? Its history stays and can be exported; no more "
+                            "outcomes can be recorded on it."),
+                html.Div(id=ids.OUTREACH_CLOSED, className="admin-result", role="status"),
             ], className="board-side"),
         ], className="board-main"),
     ], className="outreach-page")
@@ -350,3 +364,22 @@ def save(_clicks: int | None, selected: list | None,
     return (f"Saved at {components.when(event.at)}: {STATUS_LABELS[event.status]} for "
             f"{shown.get('contact') or target_id}.")
 
+
+
+@auth.callback(
+    "coordinator",
+    Output(ids.OUTREACH_CLOSED, "children"),
+    Input(ids.OUTREACH_CLOSE_CONFIRM, "submit_n_clicks"), State(ids.OUTREACH_BOARD, "data"),
+    prevent_initial_call=True,
+)
+def close(confirmed: int | None, board_id: int | None) -> str:
+    """Close the board once confirmed (audited); its history stays, read only."""
+    if not confirmed:
+        raise dash.exceptions.PreventUpdate
+    try:
+        board = close_board(current().engine, int(board_id or 0), actor=auth.current_actor(),
+                            now=datetime.now(timezone.utc))
+    except BoardNotFound as exc:
+        return str(exc)
+    return (f"Closed at {components.when(board.closed_at)}. Reload to see it read only; a new "
+            "board can be opened for the same incidents.")

@@ -103,6 +103,7 @@ CALLBACKS = {
         "coordinator",
     "..outreach-selected.children...outreach-history.children..": "coordinator",
     "outreach-result.children": "coordinator",
+    "outreach-closed.children": "coordinator",
     "incident-board-location.href": "coordinator",
     ".._pages_content.children..._pages_store.data..": auth.PAGE,
 }

@@ -180,3 +180,23 @@ def test_people_no_longer_affected_stay_on_the_board_by_name(app_and_services,
     assert kept["contact"] == target["contact"] and kept["mission_name"] == \
         target["mission_name"]
     assert kept["phone"] == target["phone"]
+
+
+def test_closing_a_board_keeps_its_history_and_stops_updates(app_and_services) -> None:
+    app, services = app_and_services
+    page = _page()
+    board, _ = open_board(services.engine, ["nws:flood-dc"], name="Flood", actor="test",
+                          now=NOW)
+    record_status(services.engine, board.board_id, "mission", "M-1", "attempted", actor="a",
+                  now=NOW)
+    with app.server.test_request_context():
+        assert page.close(1, board.board_id).startswith("Closed")
+        data = board_view(services, board.board_id, NOW)
+        assert data.board.closed_at is not None
+        shown = page._records(page.table_rows(data, view="all", group="office").head(1))
+        message = page.save(1, [shown[0]["id"]], shown, "attempted", "", board.board_id)
+        assert message.startswith("Not saved") and "closed" in message
+    assert len(data.rows[data.rows["updates"] > 0]) == 1  # the history is still there
+    reopened, created = open_board(services.engine, ["nws:flood-dc"], name="Flood 2",
+                                   actor="test", now=NOW)
+    assert created and reopened.board_id != board.board_id
