@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 PUBLIC = "public"          # anyone, signed in or not: static code and styles, the sign-in page
 PAGE = "page"              # the role of the Dash page at the requested path
 CALLBACK = "callback"      # the role of the Dash callback named in the posted body
+API_PREFIX = "/api/"         # where API tokens are accepted (and nowhere else)
 DEFAULT_ROLE = "admin"     # what an undeclared route, page or callback needs
 EXTENSION = "missionwatch_auth"
 ROLE_ATTRIBUTE = "__missionwatch_min_role__"
@@ -253,6 +254,14 @@ def _load_bearer_principal(request: flask.Request) -> Principal | None:
                        "refused")
         return None
     if token.kind == "api" and token.user_id is not None and token.username is not None:
+        if not request.path.startswith(API_PREFIX):
+            # An API token is for the API: it does not open the dashboard, its downloads or
+            # the administration routes, even for an administrator (least privilege).
+            _audit("anonymous", "token.failed", {"via": "bearer", "remote": _remote(),
+                                                 "token_id": token.token_id,
+                                                 "reason": "api_token_outside_api"})
+            logger.warning("API token %s used outside %s: refused", token.token_id, API_PREFIX)
+            return None
         return Principal("user", token.user_id, token.username, token.role, bearer=True,
                          token_id=token.token_id)
     return Principal("token", token.token_id, token.name, token.role, bearer=True)

@@ -507,12 +507,16 @@ def test_api_tokens_never_become_sessions(env) -> None:
     client = env.app.server.test_client()
     assert client.get(f"/?token={env.api_secret}").status_code == 401
     assert client.get(f"{V1}/incidents").status_code == 401
-    # and work everywhere a bearer works, as their user
+    # and work under /api/ only, as their user: not the dashboard, downloads or admin routes
     _, headers = bearer(env)
-    assert client.get("/_dash-layout", headers=headers).status_code == 200
-    assert client.get("/admin/audit.csv", headers=headers).status_code == 403
-    denied = query_audit(env.engine, action="access.denied")[0]
-    assert denied.actor == f"user:ana (token {env.api_token_id})"
+    assert client.get(f"{V1}/feeds", headers=headers).status_code == 200
+    assert client.get("/_dash-layout", headers=headers).status_code == 401
+    assert client.get("/exports/calllist.csv?incidents=nws:test-dc",
+                      headers=headers).status_code == 401
+    assert client.get("/admin/audit.csv", headers=headers).status_code == 401
+    refused = query_audit(env.engine, action="token.failed")[0]
+    assert refused.detail["reason"] == "api_token_outside_api"
+    assert refused.detail["token_id"] == env.api_token_id
 
 
 def test_errors_are_json_everywhere_under_the_prefix(env) -> None:
