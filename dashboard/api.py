@@ -77,6 +77,7 @@ from store.outreach import (
     MAX_REQUEST_ID_CHARS,
     BoardNotFound,
     OutreachConflict,
+    close_board,
     first_seen,
     get_board,
     history,
@@ -488,6 +489,15 @@ class Api:
         _check_params(())
         return flask.jsonify(self._board_body(self.board_view(board_id)))
 
+    def board_close(self, board_id: int) -> flask.Response:
+        """Close the board (audited): read only from now on; its history stays."""
+        _check_params(())
+        board = self.board(board_id)
+        if board.closed_at is not None:
+            raise ApiError(409, "board_closed", f"outreach board {board_id} is already closed")
+        close_board(self.engine, board_id, actor=auth.current_actor(), now=self.clock())
+        return flask.jsonify(self._board_body(self.board_view(board_id)))
+
     def board_targets(self, board_id: int) -> flask.Response:
         _check_params(("status", "view", "group", *_PAGING))
         statuses = _choices("status", STATUSES)
@@ -632,6 +642,7 @@ ROUTES: tuple[tuple[str, str, tuple[str, ...], str, str], ...] = (
     ("/feeds", "feeds", ("GET",), "display", "feeds"),
     ("/boards", "boards", ("GET", "POST"), "coordinator", "boards"),
     ("/boards/<int:board_id>", "board", ("GET",), "coordinator", "board_detail"),
+    ("/boards/<int:board_id>/close", "board_close", ("POST",), "coordinator", "board_close"),
     ("/boards/<int:board_id>/targets", "board_targets", ("GET",), "coordinator",
      "board_targets"),
     (f"{TARGET}/status", "target_status", ("POST",), "coordinator", "target_status"),
@@ -1045,6 +1056,12 @@ _PATHS: dict[str, Any] = {
         "Progress per target kind, when it began, hazards the feeds no longer list.",
         [_BOARD], {"200": _json(_ref("BoardDetail"), "The board."),
                    **_errors(401, 403, 404)})},
+    f"{PREFIX}/boards/{{board_id}}/close": {"post": _operation(
+        "closeBoard", "outreach", "coordinator", "Close a board",
+        "Makes the board read only (audited `outreach.close`); its history stays and its "
+        "exports still work. A new board can then be opened for the same incidents.",
+        [_BOARD], {"200": _json(_ref("BoardDetail"), "The closed board."),
+                   **_errors(401, 403, 404, 409)})},
     f"{PREFIX}/boards/{{board_id}}/targets": {"get": _operation(
         "listBoardTargets", "outreach", "coordinator", "Who to contact, with their status",
         "Missions and households in calling order (grouped: groups in the order of their "

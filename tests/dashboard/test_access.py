@@ -58,6 +58,7 @@ ROUTES = {
     "/api/v1/feeds": "display",
     "/api/v1/boards": "coordinator",
     "/api/v1/boards/<int:board_id>": "coordinator",
+    "/api/v1/boards/<int:board_id>/close": "coordinator",
     "/api/v1/boards/<int:board_id>/targets": "coordinator",
     "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/status": "coordinator",
     "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/history": "coordinator",
@@ -73,6 +74,7 @@ API_URLS = {
     "/api/v1/incidents/<keys>/missions": "/api/v1/incidents/nws:test-dc/missions",
     "/api/v1/incidents/<keys>/people": "/api/v1/incidents/nws:test-dc/people",
     "/api/v1/boards/<int:board_id>": "/api/v1/boards/1",
+    "/api/v1/boards/<int:board_id>/close": "/api/v1/boards/1/close",
     "/api/v1/boards/<int:board_id>/targets": "/api/v1/boards/1/targets",
     "/api/v1/boards/<int:board_id>/targets/<kind>/<target_id>/status":
         "/api/v1/boards/1/targets/household/{target}/status",

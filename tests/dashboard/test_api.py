@@ -149,7 +149,7 @@ def test_openapi_describes_every_route_with_its_role(env) -> None:
                   for path, item in document["paths"].items()
                   for method, operation in item.items()}
     assert documented == registered
-    assert len(registered) == 12
+    assert len(registered) == 13
     # every reference resolves, every path parameter is declared, every answer is described
     text = json.dumps(document)
     for ref in set(re.findall(r'"\$ref": "#/([^"]+)"', text)):
@@ -594,3 +594,24 @@ def test_admin_page_lists_api_tokens_with_their_user(env) -> None:
     assert [r[:5] for r in rows] == [
         [str(env.wall_token_id), "display", "ops wall", "", "display"],
         [str(env.api_token_id), "api", "script", "ana", "coordinator"]]
+
+
+def test_closing_a_board_makes_it_read_only(env) -> None:
+    board_id = open_dc_board(env)
+    client, headers = bearer(env)
+    target = client.get(f"{V1}/boards/{board_id}/targets", headers=headers).get_json()[
+        "items"][0]
+    wall, wall_headers = bearer(env, env.wall_secret)
+    assert wall.post(f"{V1}/boards/{board_id}/close", headers=wall_headers).status_code == 403
+    answer = client.post(f"{V1}/boards/{board_id}/close", headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["board"]["closed_at"] is not None
+    again = client.post(f"{V1}/boards/{board_id}/close", headers=headers)
+    assert again.status_code == 409 and error_of(again)["code"] == "board_closed"
+    update = client.post(
+        f"{V1}/boards/{board_id}/targets/{target['target_kind']}/{target['target_id']}/status",
+        headers=headers, json={"status": "attempted"})
+    assert update.status_code == 409 and error_of(update)["code"] == "board_closed"
+    assert client.post(f"{V1}/boards/999/close", headers=headers).status_code == 404
+    closes = query_audit(env.engine, action="outreach.close")
+    assert len(closes) == 1 and closes[0].actor == f"user:ana (token {env.api_token_id})"
