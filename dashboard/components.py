@@ -11,6 +11,20 @@ from dash import html
 
 EASTERN = ZoneInfo("America/New_York")
 
+# The look of every data table (dash_table.DataTable) on the coordinators' pages.
+TABLE_STYLE = {"overflowX": "auto"}
+CELL_STYLE = {"textAlign": "left", "padding": "4px 8px", "fontSize": "0.9rem",
+              "whiteSpace": "normal", "height": "auto", "maxWidth": "22rem"}
+HEADER_STYLE = {"fontWeight": "700"}
+
+
+def page_of(frame: pd.DataFrame, page: int | None, size: int) -> tuple[pd.DataFrame, int, int]:
+    """One page of ``frame`` for a server-paged table: (rows, page count, page shown); a page
+    past the end shows the last one."""
+    pages = max(1, -(-len(frame) // size))
+    shown = min(max(0, int(page or 0)), pages - 1)
+    return frame.iloc[shown * size:(shown + 1) * size], pages, shown
+
 
 def severity_badge(severity: str) -> html.Span:
     return html.Span(severity, className=f"sev sev-{severity}")

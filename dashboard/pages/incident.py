@@ -53,9 +53,6 @@ MISSION_COLUMNS = (
 )
 CONTACT_LABELS = {"duty": "Duty contact", "head_of_household": "Head of household",
                   "household_member": "Household member"}
-_TABLE_STYLE = {"overflowX": "auto"}
-_CELL_STYLE = {"textAlign": "left", "padding": "4px 8px", "fontSize": "0.9rem",
-               "whiteSpace": "normal", "height": "auto", "maxWidth": "22rem"}
 
 
 def _safe_url(url: str) -> str | None:
@@ -235,8 +232,8 @@ def layout(incident_id: str | None = None, **_query: str) -> html.Div:
             columns=[{"name": h, "id": c} for c, h in MISSION_COLUMNS],
             data=_mission_rows(view), row_selectable="single", selected_rows=[],
             sort_action="native", filter_action="native", page_action="native",
-            page_size=MISSION_PAGE_SIZE, style_table=_TABLE_STYLE, style_cell=_CELL_STYLE,
-            style_header={"fontWeight": "700"},
+            page_size=MISSION_PAGE_SIZE, style_table=components.TABLE_STYLE,
+            style_cell=components.CELL_STYLE, style_header=components.HEADER_STYLE,
         ),
         html.H2("Affected people, in calling order, by mission and household"),
         html.Div([
@@ -250,8 +247,8 @@ def layout(incident_id: str | None = None, **_query: str) -> html.Div:
             columns=[{"name": h, "id": c} for c, h in PEOPLE_COLUMNS],
             data=[], page_action="custom", page_current=0, page_size=PEOPLE_PAGE_SIZE,
             sort_action="custom", sort_mode="single", sort_by=[],
-            style_table=_TABLE_STYLE, style_cell=_CELL_STYLE,
-            style_header={"fontWeight": "700"},
+            style_table=components.TABLE_STYLE,
+            style_cell=components.CELL_STYLE, style_header=components.HEADER_STYLE,
         ),
     ], className="incident-page")
 
@@ -277,9 +274,7 @@ def people_page(view: IncidentView, *, search: str = "", mission_id: str | None 
                                       ascending=[sort_by[0].get("direction") != "desc", True],
                                       kind="stable")
     total = len(calls)
-    pages = max(1, -(-total // page_size))
-    page = min(max(0, int(page or 0)), pages - 1)
-    chunk = calls.iloc[page * page_size:(page + 1) * page_size]
+    chunk, pages, _ = components.page_of(calls, page, page_size)
     events = dict(zip(view.hazards["hazard_id"], view.hazards["event"], strict=True))
     rows = []
     for row in chunk.assign(hazards=chunk["hazard_ids"].map(

@@ -193,11 +193,9 @@ def layout(board_id: str | None = None, **_query: str) -> html.Div:
                     columns=[{"name": h, "id": c} for c, h in COLUMNS],
                     data=[], page_action="custom", page_current=0, page_size=PAGE_SIZE,
                     row_selectable="single", selected_row_ids=[],
-                    style_table={"overflowX": "auto"},
-                    style_cell={"textAlign": "left", "padding": "4px 8px",
-                                "fontSize": "0.9rem", "whiteSpace": "normal",
-                                "height": "auto", "maxWidth": "18rem"},
-                    style_header={"fontWeight": "700"},
+                    style_table=components.TABLE_STYLE,
+                    style_cell={**components.CELL_STYLE, "maxWidth": "18rem"},
+                    style_header=components.HEADER_STYLE,
                     style_cell_conditional=[
                         {"if": {"column_id": "phone"}, "minWidth": "9rem"},
                         {"if": {"column_id": "liaison"}, "minWidth": "12rem"},
@@ -293,9 +291,7 @@ def refresh(_tick: int | None, view: str | None, group: str | None,  # noqa: PLR
     if triggered == {ids.OUTREACH_POLL} and repr(data.version) == seen:
         return (dash.no_update,) * 4 + (dash.no_update, seen)
     rows = table_rows(data, view=view or "all", group=group or "country", search=search or "")
-    pages = max(1, -(-len(rows) // PAGE_SIZE))
-    page = min(max(0, int(page or 0)), pages - 1)
-    chunk = rows.iloc[page * PAGE_SIZE:(page + 1) * PAGE_SIZE]
+    chunk, pages, _ = components.page_of(rows, page, PAGE_SIZE)
     label = VIEW_LABELS.get(view or "all", "")
     count = f"{len(rows):,} target(s): {label.lower()}; updated {components.when(now)}"
     return (_records(chunk), pages, count, _progress_tiles(data, now), _notices(data),
