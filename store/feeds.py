@@ -187,7 +187,7 @@ def hazard_to_row(hazard: Hazard, *, stored_at: datetime) -> dict[str, Any]:
         "geometry_wkb": geometry, "geometry_method": hazard.geometry_method,
         "center_lon": hazard.center_lon, "center_lat": hazard.center_lat,
         "radius_km": hazard.radius_km, "properties": properties, "record": record_json,
-        "stored_at": stored_at,
+        "stored_at": stored_at, "first_seen": None,
     }
 
 
@@ -243,6 +243,30 @@ def _swap_rows(connection: sa.Connection, source: str, rows: list[dict[str, Any]
         connection.execute(hazards.insert(), rows)
 
 
+def _first_seen(connection: sa.Connection, source: str, rows: list[dict[str, Any]],
+                supersedes: list[tuple[str, ...]], now: datetime) -> None:
+    """Set each live row's ``first_seen``: kept from the stored row with the same id, else
+    inherited from the hazards it supersedes (an updated alert is not a new incident), else
+    ``now`` -- unless the source never had a live poll, whose first findings were there
+    before anyone watched (NULL: never announced as new)."""
+    known = dict(connection.execute(
+        sa.select(hazards.c.hazard_id, hazards.c.first_seen).where(hazards.c.source == source)
+    ).all())
+    watched = connection.execute(
+        sa.select(health_table.c.last_success).where(health_table.c.source == source,
+                                                     health_table.c.recorded.is_(False))
+    ).scalar() is not None
+    for row, previous in zip(rows, supersedes, strict=True):
+        if row["hazard_id"] in known:
+            row["first_seen"] = _utc(known[row["hazard_id"]])
+            continue
+        earlier = [known[h] for h in previous if h in known]
+        if earlier:
+            row["first_seen"] = None if None in earlier else min(_utc(t) for t in earlier)
+        else:
+            row["first_seen"] = now if watched else None
+
+
 def replace_hazards(
     engine: Engine,
     source: str,
@@ -259,7 +283,8 @@ def replace_hazards(
     snapshot no longer recorded, ``validators`` kept for the next conditional request.
     Returns the number of hazards stored. Any failure rolls everything back.
     """
-    rows = _prepare(source, items, now)
+    snapshot = list(items)
+    rows = _prepare(source, snapshot, now)
     health: dict[str, Any] = {
         "last_attempt": now, "last_success": now, "last_outcome": "fresh", "last_error": None,
         "consecutive_failures": 0, "item_count": len(rows), "skipped": int(skipped),
@@ -269,6 +294,7 @@ def replace_hazards(
         "last_modified": None if validators is None else validators.last_modified,
     }
     with engine.begin() as connection:
+        _first_seen(connection, source, rows, [tuple(h.supersedes) for h in snapshot], now)
         _swap_rows(connection, source, rows)
         _upsert(connection, health_table, {"source": source, **health}, health)
     logger.info("%s: stored %d hazard(s)", source, len(rows))
@@ -387,6 +413,14 @@ def hazards_stamp(engine: Engine) -> tuple[Any, ...]:
         recorded = sorted(tuple(_utc(v) if isinstance(v, datetime) else v for v in row)
                           for row in connection.execute(labels).all())
     return tuple(rows), tuple(recorded)
+
+
+def first_seen_times(engine: Engine) -> dict[str, datetime | None]:
+    """Hazard id -> when a live poll first listed it (None: recorded, or there from the
+    source's first poll)."""
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(hazards.c.hazard_id, hazards.c.first_seen)).all()
+    return {hazard_id: _utc(seen) for hazard_id, seen in rows}
 
 
 def load_hazards(

@@ -109,6 +109,9 @@ hazards = sa.Table(
     sa.Column("properties", sa.Text, nullable=False),
     sa.Column("record", sa.Text, nullable=False),
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    # When a live poll first listed the hazard (an update inherits it from the alert it
+    # supersedes); NULL for recorded snapshots and for what a source's first live poll found.
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=True),
 )
 
 # One row per source: how its last poll went and how old its data is.

@@ -20,6 +20,7 @@ from store.feeds import (
     StoreCache,
     Validators,
     feed_health,
+    first_seen_times,
     hazard_from_row,
     hazard_to_row,
     load_hazards,
@@ -121,6 +122,30 @@ def test_a_write_that_fails_midway_keeps_the_old_snapshot(store_engine, monkeypa
     (usgs,) = [h for h in feed_health(store_engine, now=NOW, settings=SETTINGS)
                if h.source == "usgs"]
     assert usgs.last_success == NOW and usgs.item_count == 1
+
+
+def test_first_seen_marks_what_a_watched_feed_newly_lists(store_engine) -> None:
+    """The first live poll's findings were there before anyone watched (None); later, a new id
+    is dated by the poll that first lists it, keeps that date, and an update inherits the date
+    of the alert it supersedes. Recorded snapshots are never new."""
+    later, latest = NOW + timedelta(minutes=1), NOW + timedelta(minutes=2)
+    replace_hazards(store_engine, "usgs", [quake("a")], now=NOW)
+    assert first_seen_times(store_engine) == {"usgs:a": None}
+    replace_hazards(store_engine, "usgs", [quake("a"), quake("b")], now=later)
+    assert first_seen_times(store_engine) == {"usgs:a": None, "usgs:b": later}
+    replace_hazards(store_engine, "usgs",
+                    [quake("b"), quake("c"), quake("b2", supersedes=("usgs:b",)),
+                     quake("a2", supersedes=("usgs:a", "usgs:b"))], now=latest)
+    assert first_seen_times(store_engine) == {
+        "usgs:b": later, "usgs:c": latest, "usgs:b2": later, "usgs:a2": None}
+    # A source that polled empty first is watched: its first hazard afterwards is new.
+    replace_hazards(store_engine, "nws", [], now=NOW)
+    replace_hazards(store_engine, "nws", [full_hazard()], now=later)
+    assert first_seen_times(store_engine)[full_hazard().hazard_id] == later
+    store_recorded(store_engine, "nhc", [dataclasses.replace(quake("r"), hazard_id="nhc:r",
+                                                             source="nhc")],
+                   now=latest, recorded_at=NOW - timedelta(days=400))
+    assert first_seen_times(store_engine)["nhc:r"] is None
 
 
 @pytest.mark.parametrize(("items", "message"), [
