@@ -607,7 +607,7 @@ def cmd_users_token(settings: Settings, args: argparse.Namespace) -> int:
     print(f"Display token {token.token_id} for {token.name!r} (role display). Shown only now; "
           "the store keeps its hash:")
     print(f"  {secret}")
-    print(f"Open the wall at http://{settings.host}:{settings.port}/?token={secret}")
+    print(f"Open the wall at http://{settings.host}:{settings.port}/wall?token={secret}")
     print("or send the header 'Authorization: Bearer <token>'. Revoke with "
           f"'python app.py users token --revoke {token.token_id}'.")
     return EXIT_OK

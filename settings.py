@@ -139,6 +139,21 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("display_session_days", "MISSIONWATCH_DISPLAY_SESSION_DAYS", 30,
             "Lifetime of a wall display's session cookie since its last request; its token "
             "is re-checked on every request, so revoking it ends the session at once.", int),
+    Setting("wall_refresh_s", "MISSIONWATCH_WALL_REFRESH_S", 30.0,
+            "Seconds between a wall display's updates (it also says when updates stop "
+            "arriving).", float),
+    Setting("wall_rotate_s", "MISSIONWATCH_WALL_ROTATE_S", 20.0,
+            "Seconds each top incident's close-up stays on a wall display before the next.",
+            float),
+    Setting("wall_closeups", "MISSIONWATCH_WALL_CLOSEUPS", 6,
+            "How many top incidents a wall display rotates through.", int),
+    Setting("wall_announce_minutes", "MISSIONWATCH_WALL_ANNOUNCE_MINUTES", 30,
+            "How long a new incident that affects missions stays highlighted and first on a "
+            "wall display.", int),
+    Setting("wall_chime", "MISSIONWATCH_WALL_CHIME", False,
+            "Play a short chime on wall displays when a new incident affecting missions is "
+            "announced (kiosk browsers need --autoplay-policy=no-user-gesture-required).",
+            _bool),
     Setting("signin_rate_limit", "MISSIONWATCH_SIGNIN_RATE_LIMIT", "10 per minute;50 per hour",
             "Sign-in and token attempts allowed per client address (in memory, per process)."),
     Setting("signin_lockout_failures", "MISSIONWATCH_SIGNIN_LOCKOUT_FAILURES", 5,
@@ -205,6 +220,11 @@ class Settings:
     session_idle_minutes: int
     session_max_hours: int
     display_session_days: int
+    wall_refresh_s: float
+    wall_rotate_s: float
+    wall_closeups: int
+    wall_announce_minutes: int
+    wall_chime: bool
     signin_rate_limit: str
     signin_lockout_failures: int
     signin_lockout_minutes: int
@@ -228,6 +248,13 @@ class Settings:
                      "signin_lockout_failures", "signin_lockout_minutes"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        # Fractions of a second are for soak tests; a real wall updates every few seconds or more.
+        if not 0.1 <= self.wall_refresh_s <= 3600 or not 0.1 <= self.wall_rotate_s <= 3600:
+            raise ValueError("wall_refresh_s and wall_rotate_s must be between 0.1 and 3600")
+        if not 1 <= self.wall_closeups <= 20:
+            raise ValueError(f"wall_closeups must be between 1 and 20, got {self.wall_closeups}")
+        if self.wall_announce_minutes < 0:
+            raise ValueError("wall_announce_minutes must be >= 0")
         for part in re.split(r"[;,]", self.signin_rate_limit):
             if not _RATE.match(part):
                 raise ValueError(f"signin_rate_limit: expected limits like '10 per minute;50 "

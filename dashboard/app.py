@@ -10,14 +10,14 @@ import plotly.io.json
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
 
-from dashboard import api, auth, downloads, ids
+from dashboard import api, auth, downloads, ids, wall
 from dashboard.services import Services, set_current
 from settings import Settings
 from store.users import role_rank
 
 HERE = Path(__file__).resolve().parent
 COMPRESSED_TYPES = ("application/json", "application/javascript", "text/javascript",
-                    "text/css", "text/csv")
+                    "text/css", "text/csv", "image/svg+xml")
 
 
 def _nav(role: str | None) -> list:
@@ -96,4 +96,5 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     auth.init_app(app, settings, services.engine)
     downloads.init_app(app, services.engine, settings.data_path / "exports")
     api.init_app(app, services)
+    wall.init_app(app, services)
     return app

@@ -527,7 +527,10 @@ def _security_headers(response: flask.Response) -> flask.Response:
     headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
     if state.settings.secure_cookies:
         headers["Strict-Transport-Security"] = "max-age=31536000"
-    if not flask.request.path.startswith(_STATIC_PREFIXES):
+    # Nothing is cached, except static code and what a route marked private on purpose (the
+    # wall's maps: aggregates only, named by their data version).
+    if not flask.request.path.startswith(_STATIC_PREFIXES) and not headers.get(
+            "Cache-Control", "").startswith("private"):
         headers["Cache-Control"] = "no-store"
     return response
 

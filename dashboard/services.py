@@ -58,7 +58,7 @@ from layers.outreach import (
 from layers.schema import CALIFORNIA_SPLIT_LAT, OFFICE_BY_JURISDICTION
 from layers.shapes import geodesic_circle, normalize_longitudes
 from settings import Settings
-from store.feeds import feed_health, hazards_stamp, load_hazards
+from store.feeds import feed_health, first_seen_times, hazards_stamp, load_hazards
 from store.outreach import (
     Board,
     add_targets,
@@ -125,7 +125,7 @@ class RosterView:
 HAZARD_COLUMNS = (
     "hazard_id", "key", "source", "event", "category", "severity", "status", "message_type",
     "headline", "area_desc", "url", "sent", "onset", "expires", "recorded_at", "clock",
-    "geometry_method", "placed", "marine_only", "jurisdictions", "offices",
+    "geometry_method", "placed", "marine_only", "first_seen", "jurisdictions", "offices",
 )
 
 
@@ -166,7 +166,7 @@ def _offices(jurisdictions: tuple[str, ...], area: Any) -> tuple[str, ...]:
     return tuple(sorted(offices))
 
 
-def _area(hazard: Hazard) -> Any:
+def hazard_area(hazard: Hazard) -> Any:
     if hazard.geometry is not None:
         return hazard.geometry
     if hazard.radius_km is not None:
@@ -193,6 +193,8 @@ class Services:
         default_factory=OrderedDict, repr=False)
     _board_targets_known: dict[int, set[tuple[str, str]]] = dataclasses.field(
         default_factory=dict, repr=False)
+    wall_maps: OrderedDict[tuple[str, str], bytes] = dataclasses.field(
+        default_factory=OrderedDict, repr=False)   # the wall display's SVG maps (dashboard.wall)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:
@@ -276,12 +278,13 @@ class Services:
     def _build_hazard_state(self, key: tuple[Any, ...], data: RosterData) -> HazardState:
         now = datetime.now(timezone.utc)
         hazards = load_hazards(self.engine, now=now, include_expired=True)
+        seen = first_seen_times(self.engine)
         recorded = {h.source: h.recorded_at for h in
                     feed_health(self.engine, now=now, settings=self.settings) if h.recorded}
         states = self.states
         rows, display, areas = [], {}, []
         for hazard in hazards:
-            area = _area(hazard)
+            area = hazard_area(hazard)
             if area is not None:
                 shown = normalize_longitudes(area)
                 display[hazard.hazard_id] = rounded_geojson(
@@ -301,10 +304,11 @@ class Services:
                 "clock": recorded.get(hazard.source),
                 "geometry_method": hazard.geometry_method or "",
                 "placed": hazard.is_placed, "marine_only": marine_only(hazard),
+                "first_seen": seen.get(hazard.hazard_id),
             })
         table = pd.DataFrame(rows, columns=[c for c in HAZARD_COLUMNS
                                             if c not in ("jurisdictions", "offices")])
-        for column in ("sent", "onset", "expires", "recorded_at", "clock"):
+        for column in ("sent", "onset", "expires", "recorded_at", "clock", "first_seen"):
             table[column] = pd.to_datetime(table[column], utc=True)
         # Which jurisdictions (and so OFM offices) each area touches, for the area filters.
         touched: list[list[str]] = [[] for _ in rows]
@@ -417,7 +421,8 @@ def current() -> Services:
 
 OVERVIEW_COLUMNS = (
     "hazard_id", "key", "source", "event", "category", "severity", "status", "headline",
-    "area_desc", "expires", "recorded_at", "geometry_method", "placed", "incident", "reason",
+    "area_desc", "expires", "recorded_at", "first_seen", "geometry_method", "placed",
+    "incident", "reason",
     *("missions", "premises", "people", "with_immunity", "households"),
 )
 

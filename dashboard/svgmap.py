@@ -152,7 +152,9 @@ PANELS: dict[str, Panel] = {
     "puerto_rico": Panel("Puerto Rico and US Virgin Islands", (-68.1, 17.5, -64.4, 18.7),
                          600, 210),
     "guam": Panel("Guam and Northern Mariana Islands", (144.5, 13.1, 146.0, 15.4), 320, 500),
-    "american_samoa": Panel("American Samoa", (-171.3, -14.8, -167.9, -10.8), 420, 500),
+    # Tutuila and Manu'a, where the people are (Swains Island and Rose Atoll would shrink
+    # Tutuila to a few pixels).
+    "american_samoa": Panel("American Samoa", (-171.1, -14.9, -169.2, -13.7), 480, 300),
     "marshall_islands": Panel("Marshall Islands", (164.8, 4.3, 172.3, 14.9), 360, 510),
 }
 

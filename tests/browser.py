@@ -37,13 +37,14 @@ def free_port() -> int:
 class LiveServer:
     """``python app.py serve`` in its own process on a free loopback port."""
 
-    def __init__(self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None):
-        self.port = free_port()
+    def __init__(self, database_url: str, data_dir: Path, extra_env: dict[str, str] | None = None,
+                 port: int | None = None):
+        self.port = port or free_port()   # a port: a restart of a stopped server
         env = {k: v for k, v in os.environ.items() if not k.startswith("MISSIONWATCH_")}
         env.update(DATABASE_URL=database_url, MISSIONWATCH_DATA_DIR=str(data_dir),
                    MISSIONWATCH_LOG_LEVEL="WARNING", **(extra_env or {}))
         self.log = data_dir / f"server-{self.port}.log"
-        self._log_handle = self.log.open("w")
+        self._log_handle = self.log.open("a")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "app.py"), "serve", "--port", str(self.port),
              "--no-poll"],
@@ -74,7 +75,7 @@ class LiveServer:
 
 
 def chrome(tmp_path: Path, size: tuple[int, int] = (1600, 1000),
-           downloads: Path | None = None):
+           downloads: Path | None = None, arguments: tuple[str, ...] = ()):
     """A headless Debian chromium driven through Debian's chromedriver; files it downloads go
     to ``downloads`` (none are allowed without it)."""
     from selenium import webdriver
@@ -93,7 +94,7 @@ def chrome(tmp_path: Path, size: tuple[int, int] = (1600, 1000),
         "--use-angle=swiftshader", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chromium-profile'}",
-        f"--window-size={size[0]},{size[1]}",
+        f"--window-size={size[0]},{size[1]}", *arguments,
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})

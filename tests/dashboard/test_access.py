@@ -67,6 +67,7 @@ ROUTES = {
     "/exports/board/<int:board_id>.xlsx": "coordinator",
     "/exports/board/<int:board_id>/callsheet.html": "coordinator",
     "/exports/board/<int:board_id>/duty.vcf": "coordinator",
+    "/wall/map/<panel>.svg": "display",
 }
 # The API's routes as concrete URLs ({target}: a household board 1 has to contact).
 API_URLS = {
@@ -85,7 +86,7 @@ API_URLS = {
 PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
          "/incident/none": "coordinator", "/incident/nws:test-dc": "coordinator",
          "/rules": "admin", "/outreach": "coordinator", "/outreach/none": "coordinator",
-         "/outreach/1": "coordinator"}
+         "/outreach/1": "coordinator", "/wall": "display"}
 OVERVIEW_REFRESH = ("..overview-status.children...overview-kpis.children...overview-panel."
                     "children...overview-select.options...overview-map.figure..."
                     "overview-map-key.data..")
@@ -108,6 +109,9 @@ CALLBACKS = {
     "outreach-closed.children": "coordinator",
     "incident-board-location.href": "coordinator",
     ".._pages_content.children..._pages_store.data..": auth.PAGE,
+    "..wall-banners.children...wall-kpis.children...wall-incidents.children...wall-feeds."
+    "children...wall-beat.data...wall-maps.children...wall-closeups.data...wall-maps-key.data..":
+        "display",
 }
 RANK = {None: 0, "display": 1, "coordinator": 2, "admin": 3}
 # visitors: (name, role); display comes three ways: a password user, a token link, a bearer
@@ -198,6 +202,8 @@ def _concrete_urls(app, rule) -> list[str]:
         return [p for p in PAGES if p != "/"]
     if rule.rule.startswith("/exports/calllist."):
         return [f"{rule.rule}?incidents=nws:test-dc"]
+    if rule.rule == "/wall/map/<panel>.svg":
+        return ["/wall/map/conus.svg", "/wall/map/closeup-nws:test-dc.svg"]
     if rule.rule.startswith("/exports/board/<int:board_id>"):
         return [rule.rule.replace("<int:board_id>", "1")]
     if rule.rule in API_URLS:
@@ -246,6 +252,7 @@ CALLBACK_VALUES = {
     "incident-open-board.n_clicks": 1, "outreach-board.data": 1, "outreach-view.value": "all",
     "outreach-group.value": "country", "outreach-table.page_current": 0,
     "outreach-save.n_clicks": 1, "outreach-status.value": "attempted",
+    "wall-refresh.n_intervals": 1,
 }
 
 

@@ -226,6 +226,11 @@ def test_each_inset_contains_its_territory(states, key: str) -> None:
     for code in TERRITORIES[key]:
         assert code in paths, f"{code} missing from {key}"
         geometry = states.geometry[states["code"] == code].iloc[0]
+        if key == "american_samoa":
+            # The inset frames Tutuila and Manu'a: nearly all the land (not Swains or Rose).
+            framed = geometry.intersection(box(*panel.bounds))
+            assert framed.area >= 0.95 * geometry.area
+            geometry = framed
         coords = shapely.get_coordinates(geometry)
         px, py = to_pixels(coords[:, 0], coords[:, 1])
         expected = np.array([px.min(), py.min(), px.max(), py.max()])
@@ -290,7 +295,7 @@ def _across(west: float, south: float, east: float, north: float):
 @pytest.mark.parametrize(("key", "area", "clipped"), [
     ("alaska", (178.0, 51.5, 182.0, 53.5), False),
     ("marshall_islands", (168.0, 6.0, 181.0, 9.0), True),
-    ("american_samoa", (175.0, -13.0, 190.5, -11.5), True),
+    ("american_samoa", (175.0, -14.5, 190.5, -14.0), True),
     ("closeup_aleutians_across_180", (179.8, 51.8, 180.3, 52.2), False),
 ])
 def test_hazards_across_the_antimeridian_render_the_same_either_way(
