@@ -10,7 +10,8 @@ help:
 	@echo "make run     install into $(VENV) and serve the dashboard on the demo roster"
 	@echo "make test    install into $(VENV), lint, and run the whole test suite"
 	@echo "make lint    ruff over the tree"
-	@echo "make bench   run the benchmarks (prints ratios against the usual way) and the"
+	@echo "make bench   run the benchmarks (prints ratios against the usual way), the wall"
+	@echo "             display's soak in headless chromium, and the"
 	@echo "             outreach load test (SQLite; PostgreSQL too if TEST_DATABASE_URL is set)"
 
 install: $(VENV)/.installed
@@ -33,6 +34,8 @@ test: lint
 bench: install
 	$(BIN)/python -m benchmarks.impact
 	$(BIN)/python -m benchmarks.overview
+	$(BIN)/python -m benchmarks.wall
+	$(BIN)/python -m benchmarks.wall_soak
 	$(BIN)/python -m benchmarks.outreach_load
 	if [ -n "$$TEST_DATABASE_URL" ]; then \
 		$(BIN)/python -m benchmarks.outreach_load --database-url "$$TEST_DATABASE_URL"; fi

@@ -195,6 +195,7 @@ class Services:
         default_factory=dict, repr=False)
     wall_maps: OrderedDict[tuple[str, str], bytes] = dataclasses.field(
         default_factory=OrderedDict, repr=False)   # the wall display's SVG maps (dashboard.wall)
+    wall_recent: tuple[float, Any] | None = dataclasses.field(default=None, repr=False)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
 from collections import OrderedDict
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -119,7 +120,9 @@ def order_incidents(incidents: pd.DataFrame, now: datetime, announce: timedelta)
 
 
 def snapshot(services: Services, now: datetime | None = None) -> Wall:
-    """Everything one wall refresh shows at ``now`` (no filters: the whole picture)."""
+    """Everything one wall refresh shows at ``now`` (no filters: the whole picture); taken at
+    the present moment (``now`` None), it is also kept for :func:`recent_snapshot`."""
+    present = now is None
     now = now or datetime.now(timezone.utc)
     settings = services.settings
     data = overview(services, now)
@@ -129,9 +132,13 @@ def snapshot(services: Services, now: datetime | None = None) -> Wall:
                      .head(settings.wall_closeups))
     digest = hashlib.sha256(repr((data.state_key, tuple(sorted(incidents["hazard_id"])),
                                   closeups)).encode())
-    return Wall(now=now, overview=data, incidents=incidents,
+    wall = Wall(now=now, overview=data, incidents=incidents,
                 outreach=_outreach(services, now), exercise=_exercise(services, data),
                 maps_key=digest.hexdigest()[:20], closeups=closeups)
+    if present:
+        with services._lock:
+            services.wall_recent = (time.monotonic(), wall)
+    return wall
 
 
 # ------------------------------------------------------------------------------- maps
@@ -218,6 +225,17 @@ def map_svg(services: Services, wall: Wall, panel_name: str) -> bytes:
     return svg
 
 
+def recent_snapshot(services: Services, max_age_s: float = 2.0) -> Wall:
+    """A snapshot at most ``max_age_s`` old: a screen fetching its dozen maps after an update
+    (and every other screen doing the same) costs one snapshot, not one per image."""
+    now = time.monotonic()
+    with services._lock:
+        cached = services.wall_recent
+    if cached is not None and now - cached[0] <= max_age_s:
+        return cached[1]
+    return snapshot(services)
+
+
 def map_url(wall: Wall, panel_name: str) -> str:
     return f"/wall/map/{panel_name}.svg?v={wall.maps_key}"
 
@@ -232,7 +250,7 @@ def init_app(app: Any, services: Services) -> None:
     auth.declare_route(server, "/wall/map/<panel>.svg", "display")
 
     def wall_map(panel: str) -> flask.Response:
-        wall = snapshot(services)
+        wall = recent_snapshot(services)
         try:
             svg = map_svg(services, wall, panel)
         except UnknownMap:

@@ -5,14 +5,16 @@
 Starts ``python app.py serve --no-poll`` on a free loopback port over a throw-away data
 directory (demo roster, recorded feed snapshots), signs in through the sign-in form as a
 coordinator in headless Debian chromium, and saves ``overview.png``, ``incident.png`` and
-``outreach.png`` (the top incident's outreach board, which it opens) at 1600x1250. Needs the
-test extra (selenium) and chromium with chromium-driver.
+``outreach.png`` (the top incident's outreach board, which it opens) at 1600x1250; then opens
+the wall display through a display token and saves ``wall-1920x1080.png`` and
+``wall-3840x2160.png``. Needs the test extra (selenium) and chromium with chromium-driver.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,12 +29,33 @@ from tests.browser import LiveServer, chrome, sign_in, wait_for  # noqa: E402
 PASSWORD = "screenshot password 1"
 
 
-def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> None:
+def _cli(data_dir: Path, *args: str, stdin: str | None = None) -> str:
     env = {**os.environ, "MISSIONWATCH_DATA_DIR": str(data_dir),
            "MISSIONWATCH_LOG_LEVEL": "WARNING"}
     env.pop("DATABASE_URL", None)
-    subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=env,
-                   input=stdin, text=True, check=True, stdout=subprocess.DEVNULL)
+    done = subprocess.run([sys.executable, str(ROOT / "app.py"), *args], cwd=ROOT, env=env,
+                          input=stdin, text=True, check=True, capture_output=True)
+    return done.stdout
+
+
+def _wall(server: LiveServer, data_dir: Path, token: str, out: Path) -> None:
+    """The wall display at full HD and at 4K (the viewport exactly, not the window)."""
+    driver = chrome(data_dir, size=(1920, 1080))
+    try:
+        for width, height in ((1920, 1080), (3840, 2160)):
+            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+            driver.get(f"{server.url}/wall?token={token}")
+            wait_for(driver, "#wall-kpi-people", timeout=60)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not driver.execute_script(
+                    "const imgs = [...document.querySelectorAll('.wall img')];"
+                    "return imgs.length > 6 && imgs.every(i => i.complete && i.naturalWidth);"):
+                time.sleep(0.3)
+            time.sleep(2)  # the clocks' first tick
+            driver.save_screenshot(str(out / f"wall-{width}x{height}.png"))
+    finally:
+        driver.quit()
 
 
 def _settle(driver, css: str, seconds: float = 4.0) -> None:
@@ -51,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         _cli(data_dir, "roster", "generate")
         _cli(data_dir, "users", "add", "coordinator", "--role", "coordinator",
              "--password-stdin", stdin=PASSWORD + "\n")
+        token = re.search(r"mwd_[A-Za-z0-9_-]+",
+                          _cli(data_dir, "users", "token", "--display", "ops wall")).group(0)
         server = LiveServer(f"sqlite:///{data_dir / 'missionwatch.sqlite3'}", data_dir)
         try:
             server.wait_ready()
@@ -68,9 +93,11 @@ def main(argv: list[str] | None = None) -> int:
                 driver.save_screenshot(str(out / "outreach.png"))
             finally:
                 driver.quit()
+            _wall(server, data_dir, token, out)
         finally:
             server.stop()
-    print(f"wrote overview.png, incident.png and outreach.png in {out}")
+    print(f"wrote overview.png, incident.png, outreach.png, wall-1920x1080.png and "
+          f"wall-3840x2160.png in {out}")
     return 0
 
 

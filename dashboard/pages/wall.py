@@ -13,7 +13,7 @@ shows up on the screen and heals by itself on the next successful update.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import dash
@@ -27,7 +27,7 @@ from dashboard.services import current
 dash.register_page(__name__, path="/wall", title="Mission Watch - wall display",
                    name="Wall display", min_role="display")
 
-LIST_ROWS = 8     # incidents listed (the rest are counted)
+LIST_ROWS = 5     # incidents listed (the rest are counted): what fits without scrolling
 
 # (label, IANA zone) of the clocks, west to east as a coordinator reads them.
 CLOCKS = (
@@ -181,7 +181,7 @@ def _refresh_ms() -> int:
 
 def compute(maps_key: str | None, now: datetime | None = None) -> dict[str, Any]:
     """Everything one update shows; the maps and close-ups only when their data changed."""
-    wall = wall_data.snapshot(current(), now or datetime.now(timezone.utc))
+    wall = wall_data.snapshot(current(), now)
     changed = wall.maps_key != maps_key
     return {
         "banners": _banners(wall), "kpis": _kpis(wall), "incidents": _incident_list(wall),
@@ -193,9 +193,9 @@ def compute(maps_key: str | None, now: datetime | None = None) -> dict[str, Any]
 
 
 def _legend() -> html.Div:
-    items: list = [html.Span("Hazard severity", className="wall-legend-title")]
+    items: list = [html.Span("Severity", className="wall-legend-title")]
     items += [components.severity_badge(name) for name in svgmap.SEVERITY_ORDER[::-1]]
-    items.append(html.Span("Affected people per cell", className="wall-legend-title"))
+    items.append(html.Span("People affected per cell", className="wall-legend-title"))
     items += [html.Span(label, className="wall-legend-cell", style={"background": colour})
               for label, colour in svgmap.legend_cells(10_000)]
     items.append(html.Span("● affected mission", className="wall-legend-mission"))

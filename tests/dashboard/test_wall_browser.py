@@ -103,6 +103,13 @@ def test_wall_updates_in_place_and_recovers_after_a_server_restart(tmp_path,
             "return document.querySelector('#wall-closeup-image').naturalWidth") > 0,
             what="a close-up image")
         assert console_errors(driver) == []
+        # every tick is a callback input, which Dash records for undo: the page keeps that
+        # record from growing (a week of ticks would be hundreds of thousands of entries)
+        _until(lambda: driver.execute_script("return window.missionWatchHistoryCap.trimmed")
+               > 0, timeout=15, what="the undo history to be trimmed")
+        assert driver.execute_script(
+            "return Math.max(...window.dash_stores.map(s => s.getState().history.past.length))"
+        ) < 40
 
         # the server goes away: the wall says so, with the time it was lost
         beats = driver.execute_script("return window.missionWatchWall.beats")
