@@ -10,7 +10,9 @@ updates an earthquake is stored at a new place through the store (as the poller 
 the maps, close-ups and the new-incident announcement are redrawn too, not only the numbers.
 
 Prints the JS heap (after a forced garbage collection), DOM nodes and event listeners at the
-start, every 100 updates and at the end: memory must not grow with the number of updates.
+start and the end, and every 100 updates the smallest, median and largest of five samples (a
+single sample moves by a megabyte or two with what is in flight when it is taken): memory must
+not grow with the number of updates.
 Needs the test extra (selenium) and chromium with chromium-driver.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,6 +36,9 @@ from feeds.model import Hazard  # noqa: E402
 from store.db import open_store  # noqa: E402
 from store.feeds import replace_hazards  # noqa: E402
 from tests.browser import LiveServer, chrome, wait_for  # noqa: E402
+
+SAMPLE_EVERY = 20      # updates between memory samples (each after a forced collection)
+WINDOW = 100           # updates per printed line (median of its samples: one sample is noisy)
 
 # Places the soak's earthquake moves through (lon, lat): cities with missions.
 PLACES = ((-118.25, 34.05), (-122.42, 37.77), (-77.04, 38.9), (-73.97, 40.75),
@@ -55,8 +61,28 @@ def _quake(step: int, now: datetime) -> Hazard:
                   radius_km=30.0 + step % 5, sent=now, area_desc=f"soak step {step}")
 
 
-def _metrics(driver) -> dict[str, float]:
-    """JS heap, DOM nodes and listeners after a full garbage collection."""
+COUNTED = ("Object", "Array", "Function", "HTMLElement")   # live objects by prototype
+
+
+def _objects(driver, name: str) -> int:
+    """How many live objects have ``name``.prototype in their chain (CDP queryObjects; the
+    query's own handles are released, or they would keep everything alive)."""
+    try:
+        proto = driver.execute_cdp_cmd("Runtime.evaluate", {
+            "expression": f"{name}.prototype", "objectGroup": "soak"})["result"]["objectId"]
+        found = driver.execute_cdp_cmd("Runtime.queryObjects", {
+            "prototypeObjectId": proto, "objectGroup": "soak"})["objects"]["objectId"]
+        return int(driver.execute_cdp_cmd("Runtime.callFunctionOn", {
+            "functionDeclaration": "function () { return this.length; }",
+            "objectId": found, "returnByValue": True})["result"]["value"])
+    finally:
+        driver.execute_cdp_cmd("Runtime.releaseObjectGroup", {"objectGroup": "soak"})
+
+
+def _metrics(driver, objects: bool = False) -> dict[str, float]:
+    """JS heap, DOM nodes and listeners after a full garbage collection (and, if asked, live
+    objects by kind)."""
+    counts = {name: _objects(driver, name) for name in COUNTED} if objects else {}
     driver.execute_cdp_cmd("HeapProfiler.collectGarbage", {})
     values = {m["name"]: m["value"] for m in
               driver.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
@@ -65,7 +91,7 @@ def _metrics(driver) -> dict[str, float]:
         "s => s.getState().history.past.length))")
     return {"heap_mb": values["JSHeapUsedSize"] / 1e6, "nodes": values["Nodes"],
             "listeners": values["JSEventListeners"], "documents": values["Documents"],
-            "history": history}
+            "history": history, **counts}
 
 
 def _beats(driver) -> int:
@@ -100,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
             while _beats(driver) < 3:
                 time.sleep(0.2)
             driver.execute_script("window.__soakDocument = true;")
-            start = _metrics(driver)
+            start = _metrics(driver, objects=True)
             started = time.monotonic()
             first_beats = _beats(driver)
             print(f"start: {first_beats} updates, heap {start['heap_mb']:.2f} MB, "
                   f"nodes {start['nodes']:.0f}, listeners {start['listeners']:.0f}")
-            changes, next_change, next_report = 0, first_beats + args.change_every, 100
+            changes, next_change = 0, first_beats + args.change_every
+            next_sample, window, windows = first_beats + SAMPLE_EVERY, [], []
             beats = first_beats
             while beats < first_beats + args.refreshes:
                 if time.monotonic() - started > args.timeout:
@@ -118,15 +145,20 @@ def main(argv: list[str] | None = None) -> int:
                         seconds=1))], now=now)
                     changes += 1
                     next_change = beats + args.change_every
-                if beats - first_beats >= next_report:
-                    sample = _metrics(driver)
-                    print(f"  {beats - first_beats:5d} updates: heap "
-                          f"{sample['heap_mb']:.2f} MB, nodes {sample['nodes']:.0f}, "
-                          f"listeners {sample['listeners']:.0f}, "
-                          f"undo history {sample['history']}")
-                    next_report += 100
+                if beats >= next_sample:
+                    window.append(_metrics(driver))
+                    next_sample += SAMPLE_EVERY
+                    if len(window) * SAMPLE_EVERY >= WINDOW:
+                        windows.append(window)
+                        heaps = [m["heap_mb"] for m in window]
+                        print(f"  {beats - first_beats:5d} updates: heap min "
+                              f"{min(heaps):.2f} / median {statistics.median(heaps):.2f} / max "
+                              f"{max(heaps):.2f} MB, nodes {window[-1]['nodes']:.0f}, "
+                              f"listeners {window[-1]['listeners']:.0f}, undo history "
+                              f"{window[-1]['history']}")
+                        window = []
             elapsed = time.monotonic() - started
-            end = _metrics(driver)
+            end = _metrics(driver, objects=True)
             same = driver.execute_script("return window.__soakDocument === true")
             maps = driver.execute_script(
                 "return document.querySelector('.wall-national').getAttribute('src')")
@@ -135,7 +167,16 @@ def main(argv: list[str] | None = None) -> int:
                   f"page never reloaded: {same}")
             print(f"JS heap: start {start['heap_mb']:.2f} MB, end {end['heap_mb']:.2f} MB "
                   f"(end/start {end['heap_mb'] / start['heap_mb']:.2f})")
+            if len(windows) >= 2:
+                first_median = statistics.median(m["heap_mb"] for m in windows[0])
+                last_median = statistics.median(m["heap_mb"] for m in windows[-1])
+                peak = max(m["heap_mb"] for w in windows for m in w)
+                print(f"JS heap, median of the first {WINDOW} updates {first_median:.2f} MB, "
+                      f"of the last {WINDOW} {last_median:.2f} MB (last/first "
+                      f"{last_median / first_median:.2f}); highest sample {peak:.2f} MB")
             print(f"Dash undo history entries: start {start['history']}, end {end['history']}")
+            print("live objects (start -> end): " + ", ".join(
+                f"{name} {start[name]:,} -> {end[name]:,}" for name in COUNTED))
             print(f"DOM nodes: start {start['nodes']:.0f}, end {end['nodes']:.0f}; listeners: "
                   f"start {start['listeners']:.0f}, end {end['listeners']:.0f}; documents: "
                   f"start {start['documents']:.0f}, end {end['documents']:.0f}")
