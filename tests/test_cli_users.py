@@ -74,7 +74,7 @@ def test_users_token_issue_list_and_revoke(run) -> None:
     status, out, _ = run("users", "token", "--display", "ops wall 1")
     assert status == 0
     secret = re.search(r"mwd_[A-Za-z0-9_-]+", out).group(0)
-    assert f"/?token={secret}" in out
+    assert f"/wall?token={secret}" in out
     with run.engine.connect() as connection:
         assert secret not in str(connection.execute(sa.select(tokens)).all())
     token = token_for_secret(run.engine, secret, now=cli._now())

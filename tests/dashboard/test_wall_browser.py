@@ -94,8 +94,10 @@ def test_wall_updates_in_place_and_recovers_after_a_server_restart(tmp_path,
         assert int(hazards_after.replace(",", "")) == int(hazards_before.replace(",", "")) + 1
         assert driver.execute_script("return window.missionWatchWall.chimes") >= 1
         # the close-ups rotate, the new incident first
-        assert "Tornado Warning" in _until(lambda: _text(driver, "#wall-closeup-title"),
-                                           what="a close-up title")
+        _until(lambda: "Tornado Warning" in _text(driver, "#wall-closeup-title"),
+               what="the new incident's close-up")
+        assert driver.execute_script("return window.missionWatchWall.listKey").startswith(
+            TORNADO[0] + ",")
         titles = set()
         _until(lambda: titles.add(_text(driver, "#wall-closeup-title")) or len(titles) >= 2,
                what="the close-ups to rotate")
