@@ -279,9 +279,17 @@ class Services:
     def _build_hazard_state(self, key: tuple[Any, ...], data: RosterData) -> HazardState:
         now = datetime.now(timezone.utc)
         hazards = load_hazards(self.engine, now=now, include_expired=True)
-        seen = first_seen_times(self.engine)
         recorded = {h.source: h.recorded_at for h in
                     feed_health(self.engine, now=now, settings=self.settings) if h.recorded}
+        return self.build_state(key, data, hazards, recorded=recorded,
+                                seen=first_seen_times(self.engine))
+
+    def build_state(self, key: tuple[Any, ...], data: RosterData, hazards: list[Hazard], *,
+                    recorded: dict[str, Any] | None = None,
+                    seen: dict[str, Any] | None = None) -> HazardState:
+        """The state of ``hazards`` against roster ``data``: shapes, touched jurisdictions and
+        impact pairs (the live feeds' hazards, or a drill's, which never mix)."""
+        recorded, seen = recorded or {}, seen or {}
         states = self.states
         rows, display, areas = [], {}, []
         for hazard in hazards:
