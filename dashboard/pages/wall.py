@@ -27,7 +27,7 @@ from dashboard.services import current
 dash.register_page(__name__, path="/wall", title="Mission Watch - wall display",
                    name="Wall display", min_role="display")
 
-LIST_ROWS = 5     # incidents listed (the rest are counted): what fits without scrolling
+LIST_ROWS = 4     # incidents listed (the rest are counted): what fits without scrolling
 
 # (label, IANA zone) of the clocks, west to east as a coordinator reads them.
 CLOCKS = (
