@@ -691,6 +691,236 @@ def cmd_rules_reset(settings: Settings, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --------------------------------------------------------------------------- drills
+
+
+def _scenario_time(minutes: float) -> str:
+    """Scenario time as T+H:MM (hours may exceed 24)."""
+    whole = int(minutes)
+    return f"T+{whole // 60}:{whole % 60:02d}"
+
+
+def _scenario_length(minutes: float) -> str:
+    """A scenario length as H:MM h."""
+    return f"{_scenario_time(minutes)[2:]} h"
+
+
+def _wall_time(value) -> str:
+    from zoneinfo import ZoneInfo
+
+    eastern = value.astimezone(ZoneInfo("America/New_York"))
+    return f"{value:%Y-%m-%d %H:%M:%S} UTC ({eastern:%H:%M:%S %Z})"
+
+
+def _drill_library():
+    """The scenario library, or None after printing why it cannot be read."""
+    from layers.scenarios import ScenarioError, load_library
+
+    try:
+        return load_library()
+    except ScenarioError as exc:
+        print(f"Refused: the scenario library cannot be read: {exc}", file=sys.stderr)
+        return None
+
+
+def _drill_refused(exc: Exception) -> int:
+    print(f"Refused: {exc}", file=sys.stderr)
+    return EXIT_INVALID
+
+
+def _drill_progress(drill, now) -> dict[str, object]:
+    """Where a drill is in its scenario: fired injects, the next one and when it fires."""
+    from layers.scenarios import ScenarioError, fired, parse_scenario
+
+    out = drill.as_json(now)
+    elapsed = drill.elapsed_minutes(now)
+    try:
+        scenario = parse_scenario(drill.scenario_json, origin=f"drill {drill.drill_id}")
+    except ScenarioError as exc:
+        out.update(scenario_error=str(exc), injects_fired=None, injects_total=None,
+                   next_inject=None)
+        return out
+    done = fired(scenario, elapsed)
+    upcoming = scenario.injects[len(done)] if len(done) < len(scenario.injects) else None
+    when = None if upcoming is None else drill.wall_time_of(upcoming.at_minutes, now)
+    out.update(
+        scenario_title=scenario.title, duration_minutes=scenario.duration_minutes,
+        injects_fired=len(done), injects_total=len(scenario.injects),
+        fired=[item.inject_id for item in done],
+        last_inject=None if not done else {
+            "inject_id": done[-1].inject_id, "at_minutes": done[-1].at_minutes,
+            "event": done[-1].event},
+        next_inject=None if upcoming is None else {
+            "inject_id": upcoming.inject_id, "at_minutes": upcoming.at_minutes,
+            "event": upcoming.event, "at": None if when is None else when.isoformat(),
+            "at_text": None if when is None else _wall_time(when)})
+    return out
+
+
+def _print_drill_status(progress: dict) -> None:
+    state = progress["state"]
+    if state == "stopped":
+        state = f"stopped {progress['stopped_at'][:16].replace('T', ' ')} UTC by " \
+                f"{progress['stopped_by']}"
+    print(f"EXERCISE  drill {progress['drill_id']}: {progress['name']}  [{state}]")
+    title = progress.get("scenario_title")
+    print(f"  scenario  {progress['scenario_name']}" + (f" ({title})" if title else ""))
+    planned = progress.get("duration_minutes")
+    of = f" of {_scenario_length(planned)}" if planned else ""
+    print(f"  clock     {_scenario_time(progress['elapsed_minutes'])}{of} at speed "
+          f"{progress['speed']:g}x (started {progress['started_at'][:16].replace('T', ' ')} "
+          f"UTC by {progress['started_by']})")
+    if progress.get("scenario_error"):
+        print(f"  injects   unknown: {progress['scenario_error']}")
+        return
+    last = progress["last_inject"]
+    print(f"  injects   {progress['injects_fired']} of {progress['injects_total']} fired" + (
+        f"; last {last['inject_id']} at {_scenario_time(last['at_minutes'])} ({last['event']})"
+        if last else ""))
+    upcoming = progress["next_inject"]
+    if upcoming is None:
+        print("  next      none: every inject has fired")
+        return
+    if upcoming["at_text"] is not None:
+        when = upcoming["at_text"]
+    elif progress["state"] == "paused":
+        when = "when the drill is resumed"
+    else:
+        when = "never (the drill is stopped)"
+    print(f"  next      {upcoming['inject_id']} at {_scenario_time(upcoming['at_minutes'])} "
+          f"({upcoming['event']}): {when}")
+
+
+def cmd_drill_list(settings: Settings, args: argparse.Namespace) -> int:
+    from store.drills import list_drills
+
+    library = _drill_library()
+    if library is None:
+        return EXIT_INVALID
+    with _store(settings) as engine:
+        drills = list_drills(engine)
+    now = _now()
+    scenarios = [{"name": s.name, "title": s.title, "injects": len(s.injects),
+                  "duration_minutes": s.duration_minutes,
+                  "jurisdictions": list(s.jurisdictions)} for s in library.values()]
+    if args.json:
+        print(json.dumps({"as_of": now.isoformat(), "scenarios": scenarios,
+                          "drills": [d.as_json(now) for d in drills]}, indent=2))
+        return EXIT_OK
+    print(f"Scenario library ({len(scenarios)}):")
+    print(f"  {'name':<26} {'injects':>7} {'length':>7}  {'where':<10} title")
+    for s in scenarios:
+        print(f"  {s['name']:<26} {s['injects']:>7} {_scenario_length(s['duration_minutes']):>7}"
+              f"  {','.join(s['jurisdictions']):<10} {s['title']}")
+    print(f"\nDrills ({len(drills)}):")
+    if not drills:
+        print("  none yet; start one with 'python app.py drill start NAME'")
+        return EXIT_OK
+    print(f"  {'id':>4}  {'state':<8} {'time':>8} {'speed':>7}  {'scenario':<26} name")
+    for d in drills:
+        print(f"  {d.drill_id:>4}  {d.state:<8} {_scenario_time(d.elapsed_minutes(now)):>8} "
+              f"{d.speed:>6g}x  {d.scenario_name:<26} {d.name}")
+    return EXIT_OK
+
+
+def cmd_drill_start(settings: Settings, args: argparse.Namespace) -> int:
+    from layers.scenarios import scenario_to_geojson
+    from store.drills import start_drill
+
+    library = _drill_library()
+    if library is None:
+        return EXIT_INVALID
+    scenario = library.get(args.scenario)
+    if scenario is None:
+        print(f"Refused: no scenario {args.scenario!r} in the library; known: "
+              f"{', '.join(library) or 'none'}", file=sys.stderr)
+        return EXIT_INVALID
+    now = _now()
+    name = args.name if args.name is not None else \
+        f"{scenario.title} - drill of {now:%Y-%m-%d %H:%M} UTC"
+    try:
+        with _store(settings) as engine:
+            drill = start_drill(engine, scenario_name=scenario.name,
+                                scenario_json=json.dumps(scenario_to_geojson(scenario)),
+                                name=name, speed=args.speed, actor=_actor(), now=now)
+    except ValueError as exc:
+        return _drill_refused(exc)
+    ends = drill.wall_time_of(scenario.duration_minutes, now)
+    print(f"EXERCISE: drill {drill.drill_id} started: {drill.name}")
+    print(f"  scenario {scenario.name}: {len(scenario.injects)} inject(s) over "
+          f"{_scenario_length(scenario.duration_minutes)} of scenario time, at speed "
+          f"{drill.speed:g}x")
+    if ends is not None:
+        print(f"  planned end {_wall_time(ends)}")
+    print(f"Follow it with 'python app.py drill status {drill.drill_id}'; pause, resume, speed "
+          f"or stop it with 'python app.py drill pause|resume|speed|stop {drill.drill_id}'.")
+    return EXIT_OK
+
+
+def cmd_drill_status(settings: Settings, args: argparse.Namespace) -> int:
+    from store.drills import DrillNotFound, get_drill, running_drills
+
+    try:
+        with _store(settings) as engine:
+            drills = ([get_drill(engine, args.drill_id)] if args.drill_id is not None
+                      else running_drills(engine, with_scenario=True))
+    except DrillNotFound as exc:
+        return _drill_refused(exc)
+    now = _now()
+    progress = [_drill_progress(d, now) for d in drills]
+    if args.json:
+        print(json.dumps({"as_of": now.isoformat(), "drills": progress}, indent=2))
+        return EXIT_OK
+    if not progress:
+        print("No drill is running or paused: no EXERCISE. 'python app.py drill list' shows "
+              "the scenarios and past drills.")
+        return EXIT_OK
+    print(f"As of {_wall_time(now)}:")
+    for item in progress:
+        print()
+        _print_drill_status(item)
+    return EXIT_OK
+
+
+def cmd_drill_change(settings: Settings, args: argparse.Namespace) -> int:
+    from store.drills import (
+        DrillNotFound,
+        DrillStateError,
+        pause_drill,
+        resume_drill,
+        running_drills,
+        set_speed,
+        stop_drill,
+    )
+
+    now = _now()
+    try:
+        with _store(settings) as engine:
+            if args.drill_command == "pause":
+                drill = pause_drill(engine, args.drill_id, actor=_actor(), now=now)
+            elif args.drill_command == "resume":
+                drill = resume_drill(engine, args.drill_id, actor=_actor(), now=now)
+            elif args.drill_command == "speed":
+                drill = set_speed(engine, args.drill_id, args.speed, actor=_actor(), now=now)
+            else:
+                drill = stop_drill(engine, args.drill_id, actor=_actor(), now=now)
+            still = len(running_drills(engine))
+    except (DrillNotFound, DrillStateError, ValueError) as exc:
+        return _drill_refused(exc)
+    at = _scenario_time(drill.elapsed_minutes(now))
+    lines = {
+        "pause": f"Drill {drill.drill_id} paused at {at}; its clock waits. EXERCISE stays on "
+                 "until it is stopped.",
+        "resume": f"Drill {drill.drill_id} resumed at {at}, at speed {drill.speed:g}x.",
+        "speed": f"Drill {drill.drill_id} runs at speed {drill.speed:g}x from {at} on.",
+        "stop": f"Drill {drill.drill_id} stopped at {at}; its clock is frozen. "
+                + (f"{still} other drill(s) still running: EXERCISE stays on." if still else
+                   "No drill is running: EXERCISE is off."),
+    }
+    print(lines[args.drill_command])
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -878,6 +1108,50 @@ def build_parser() -> argparse.ArgumentParser:
     rules_set.set_defaults(func=cmd_rules_set)
     rules_reset = rules_commands.add_parser("reset", help="go back to the built-in defaults")
     rules_reset.set_defaults(func=cmd_rules_reset)
+
+    drill = commands.add_parser(
+        "drill", help="drills: play a library scenario on the map as EXERCISE",
+        description="Drills play a scenario of the library (data/scenarios) on the dashboard "
+                    "as EXERCISE: its injects fire on a scenario clock that runs at 1x (real "
+                    "time) to 3600x (an hour a second) and can be paused, resumed, sped up "
+                    "and stopped. Several drills may run at once. Every change is audited. "
+                    "Exit status 1 when refused (unknown scenario or drill, wrong state).")
+    drill_commands = drill.add_subparsers(dest="drill_command", metavar="ACTION", required=True)
+    drill_list = drill_commands.add_parser(
+        "list", help="the scenario library and the drills, with their scenario time")
+    drill_list.add_argument("--json", action="store_true", help="print JSON")
+    drill_list.set_defaults(func=cmd_drill_list)
+    drill_start = drill_commands.add_parser(
+        "start", help="start a drill of a library scenario",
+        description="Start a drill of a library scenario; the scenario is kept as it is now, "
+                    "so editing the library later never changes the drill.")
+    drill_start.add_argument("scenario", help="scenario name (see 'drill list')")
+    drill_start.add_argument("--speed", type=float, default=1.0, metavar="X",
+                             help="scenario seconds per wall second, 1 to 3600 (default 1)")
+    drill_start.add_argument("--name", metavar="TEXT",
+                             help="a name for this run (default: the scenario title and date)")
+    drill_start.set_defaults(func=cmd_drill_start)
+    drill_status = drill_commands.add_parser(
+        "status", help="scenario time, injects fired, next inject and when",
+        description="The running and paused drills (or the drill ID): scenario time, injects "
+                    "fired so far, and the next inject with the wall time it fires (UTC and "
+                    "US Eastern) at the current speed.")
+    drill_status.add_argument("drill_id", nargs="?", type=int, metavar="ID",
+                              help="one drill, in any state")
+    drill_status.add_argument("--json", action="store_true", help="print JSON")
+    drill_status.set_defaults(func=cmd_drill_status)
+    for action, help_text in (("pause", "pause a running drill (its clock waits)"),
+                              ("resume", "resume a paused drill where it was"),
+                              ("stop", "stop a drill for good (its clock freezes)")):
+        sub = drill_commands.add_parser(action, help=help_text)
+        sub.add_argument("drill_id", type=int, metavar="ID")
+        sub.set_defaults(func=cmd_drill_change)
+    drill_speed = drill_commands.add_parser(
+        "speed", help="change a drill's speed from now on (the time reached stays)")
+    drill_speed.add_argument("drill_id", type=int, metavar="ID")
+    drill_speed.add_argument("speed", type=float, metavar="X",
+                             help="scenario seconds per wall second, 1 to 3600")
+    drill_speed.set_defaults(func=cmd_drill_change)
     return parser
 
 

@@ -258,3 +258,45 @@ outreach_events = sa.Table(
                         name="outreach_events_one_successor"),
     sa.UniqueConstraint("board_id", "request_id", name="outreach_events_request_once"),
 )
+
+# --------------------------------------------------------------------------- drills
+
+# One row per drill run: a scenario played on the map as EXERCISE. ``scenario_json`` is the
+# scenario as it was when the drill started, so editing the library never changes a running
+# or past drill. ``speed`` is the speed now; the clock (start, pauses, speed changes, stop) is
+# the drill's events, see store.drills.
+drills = sa.Table(
+    "drills",
+    metadata,
+    sa.Column("drill_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("scenario_name", sa.String(64), nullable=False),
+    sa.Column("scenario_json", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),                  # scenario | replay
+    sa.Column("speed", sa.Float, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("started_by", sa.Text, nullable=False),
+    sa.Column("stopped_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("stopped_by", sa.Text, nullable=True),
+    sa.Column("state", sa.String(16), nullable=False, index=True),    # running | paused | stopped
+    sa.CheckConstraint("kind IN ('scenario', 'replay')", name="drills_kind_known"),
+    sa.CheckConstraint("state IN ('running', 'paused', 'stopped')", name="drills_state_known"),
+    sa.CheckConstraint("speed >= 1 AND speed <= 3600", name="drills_speed_range"),
+)
+
+# Append-only history of a drill (the database refuses UPDATE and DELETE): start, pause,
+# resume, speed, stop, and each inject as the dashboard saw it fire. ``detail`` is JSON.
+# ``inject_id`` is set on inject events only, once per drill (NULLs never collide).
+drill_events = sa.Table(
+    "drill_events",
+    metadata,
+    sa.Column("event_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("drill_id", sa.Integer, sa.ForeignKey("drills.drill_id"), nullable=False,
+              index=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("inject_id", sa.String(128), nullable=True),
+    sa.UniqueConstraint("drill_id", "inject_id", name="drill_events_inject_once"),
+)
