@@ -10,7 +10,7 @@ import plotly.io.json
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
 
-from dashboard import api, auth, downloads, ids, wall
+from dashboard import api, auth, downloads, drills, ids, wall
 from dashboard.services import Services, set_current
 from settings import Settings
 from store.users import role_rank
@@ -42,6 +42,7 @@ def shell() -> html.Div:
                    html.Button("Sign out", id=ids.AUTH_SIGN_OUT, className="sign-out")]
     return html.Div([
         dcc.Location(id=ids.AUTH_LOCATION, refresh=True),
+        _exercise_banner(principal is not None),
         html.Header(
             [html.H1("Mission Watch"),
              html.Span("Foreign missions and hazards", className="subtitle"),
@@ -51,6 +52,22 @@ def shell() -> html.Div:
         ),
         html.Main(dash.page_container),
     ])
+
+
+def _exercise_banner(signed_in: bool) -> html.Div:
+    """EXERCISE across the top of every page while a drill runs (one small query)."""
+    names = drill_names() if signed_in else ()
+    if not names:
+        return html.Div(id=ids.EXERCISE_BANNER, hidden=True)
+    return html.Div(f"EXERCISE — drill running: {'; '.join(names[:3])}. Drill hazards and "
+                    "drill outreach are kept apart from live data.",
+                    id=ids.EXERCISE_BANNER, className="exercise-banner")
+
+
+def drill_names() -> tuple[str, ...]:
+    from dashboard.services import current
+
+    return drills.exercise_names(current())
 
 
 def sign_out(n_clicks: int | None) -> str:
@@ -97,4 +114,5 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     downloads.init_app(app, services.engine, settings.data_path / "exports")
     api.init_app(app, services)
     wall.init_app(app, services)
+    drills.init_app(app, services)
     return app

@@ -196,6 +196,8 @@ class Services:
     wall_maps: OrderedDict[tuple[str, str], bytes] = dataclasses.field(
         default_factory=OrderedDict, repr=False)   # the wall display's SVG maps (dashboard.wall)
     wall_recent: tuple[float, Any] | None = dataclasses.field(default=None, repr=False)
+    drill_states: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
+    drill_scenarios: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:
@@ -566,15 +568,17 @@ def parse_keys(text: str) -> tuple[str, ...]:
 INCIDENT_CACHE_SIZE = 8
 
 
-def incident_view(services: Services, keys: tuple[str, ...], now: datetime) -> IncidentView:
+def incident_view(services: Services, keys: tuple[str, ...], now: datetime,
+                  state: HazardState | None = None) -> IncidentView:
     """The hazards named by ``keys`` (see :func:`incident_key`) and who they affect.
 
     Unknown keys raise :class:`UnknownIncident` naming them. Expired hazards still in the store
     are shown (marked inactive): a coordinator finishing outreach must not lose the list.
     Views are cached per hazard snapshot and selection (a page's paging and sorting, and its
-    exports, reuse one view); ``active`` is worked out afresh at ``now`` every time.
+    exports, reuse one view); ``active`` is worked out afresh at ``now`` every time. ``state``
+    is the live feeds' unless a drill's is given (drill outreach boards).
     """
-    state = services.hazard_state()
+    state = state or services.hazard_state()
     cache_key = (state.key, tuple(keys))
     with services._lock:
         view = services._incidents.get(cache_key)
@@ -699,13 +703,13 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
     version and hazard snapshot, so screens polling every few seconds cost two small queries.
     """
     board = get_board(services.engine, board_id)
-    state = services.hazard_state()
+    state = _board_state(services, board, now)
     present = [h for h in board.hazard_ids if incident_key(h) in state.by_key]
     missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
     targets = pd.DataFrame(columns=list(TARGET_COLUMNS))
     view = None
     if present:
-        view = incident_view(services, tuple(incident_key(h) for h in present), now)
+        view = incident_view(services, tuple(incident_key(h) for h in present), now, state)
         targets = _board_targets(services, state, tuple(present), view)
         known = services._board_targets_known.setdefault(board.board_id, set())
         fresh = [(k, t) for k, t in zip(targets["target_kind"], targets["target_id"],
@@ -749,6 +753,17 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
         while len(services._boards) > BOARD_CACHE_SIZE:
             services._boards.popitem(last=False)
     return result
+
+
+def _board_state(services: Services, board: Board, now: datetime) -> HazardState:
+    """The live state, or for an exercise board over a drill's hazards, the drill's."""
+    if board.exercise:
+        from dashboard.drills import state_for  # drills build on this module: import lazily
+
+        drill = state_for(services, board.hazard_ids, now)
+        if drill is not None:
+            return drill
+    return services.hazard_state()
 
 
 def _board_targets(services: Services, state: HazardState, hazard_ids: tuple[str, ...],

@@ -100,8 +100,11 @@ def _outreach(services: Services, now: datetime) -> Outreach:
 
 
 def _exercise(services: Services, data: Overview) -> tuple[str, ...]:
-    reasons = [f"drill outreach board: {b.name}"
-               for b in list_boards(services.engine, exercise=True)]
+    from dashboard.drills import exercise_names
+
+    reasons = [f"drill running: {name}" for name in exercise_names(services)]
+    reasons += [f"drill outreach board: {b.name}"
+                for b in list_boards(services.engine, exercise=True)]
     exercises = data.incidents[data.incidents["status"] == "exercise"]
     reasons += [f"exercise message: {event}" for event in exercises["event"].head(5)]
     return tuple(reasons)
@@ -154,7 +157,7 @@ def _shapes(state: HazardState, rows: np.ndarray) -> list[tuple[str, str, Any]]:
     return out
 
 
-def _affected(state: HazardState, mask: np.ndarray, resolution: int,
+def affected_aggregates(state: HazardState, mask: np.ndarray, resolution: int,
               ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(people per display H3 cell, missions with an ``affected`` flag) for the hazards in
     ``mask``: aggregates only."""
@@ -200,7 +203,7 @@ def _render(services: Services, wall: Wall, panel_name: str) -> str:
         mask = np.zeros(len(table), dtype=bool)
         mask[incident_rows] = True
         highlight = None
-    cells, missions = _affected(state, mask, resolution)
+    cells, missions = affected_aggregates(state, mask, resolution)
     return svgmap.render(panel, base=services.states, hazards=_shapes(state, incident_rows),
                          cells=cells, missions=missions, highlight=highlight)
 

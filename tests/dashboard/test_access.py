@@ -21,8 +21,10 @@ from dashboard import auth
 from dashboard.app import create_app
 from dashboard.services import Services, board_view, current
 from feeds.model import Hazard
+from layers.scenarios import load_library, scenario_to_geojson
 from settings import Settings
 from store.audit import query_audit
+from store.drills import start_drill
 from store.feeds import replace_hazards
 from store.outreach import open_board
 from store.roster import replace_roster
@@ -68,6 +70,7 @@ ROUTES = {
     "/exports/board/<int:board_id>/callsheet.html": "coordinator",
     "/exports/board/<int:board_id>/duty.vcf": "coordinator",
     "/wall/map/<panel>.svg": "display",
+    "/drill/<int:drill_id>/map.svg": "coordinator",
 }
 # The API's routes as concrete URLs ({target}: a household board 1 has to contact).
 API_URLS = {
@@ -86,7 +89,8 @@ API_URLS = {
 PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
          "/incident/none": "coordinator", "/incident/nws:test-dc": "coordinator",
          "/rules": "admin", "/outreach": "coordinator", "/outreach/none": "coordinator",
-         "/outreach/1": "coordinator", "/wall": "display"}
+         "/outreach/1": "coordinator", "/wall": "display", "/drills": "coordinator",
+         "/drill/1": "coordinator", "/drill/none": "coordinator"}
 OVERVIEW_REFRESH = ("..overview-status.children...overview-kpis.children...overview-panel."
                     "children...overview-select.options...overview-map.figure..."
                     "overview-map-key.data..")
@@ -112,6 +116,11 @@ CALLBACKS = {
     "..wall-banners.children...wall-kpis.children...wall-incidents.children...wall-feeds."
     "children...wall-beat.data...wall-maps.children...wall-closeups.data...wall-maps-key.data..":
         "display",
+    "..drills-location.href...drills-result.children..": "coordinator",
+    "..drill-status.children...drill-timeline.children...drill-incidents.children...drill-boards."
+    "children...drill-map.src..": "coordinator",
+    "drill-stop-confirm.displayed": "coordinator",
+    "..drill-result.children...drill-location.href..": "coordinator",
 }
 RANK = {None: 0, "display": 1, "coordinator": 2, "admin": 3}
 # visitors: (name, role); display comes three ways: a password user, a token link, a bearer
@@ -145,6 +154,13 @@ def secured(store_engine, checked_small_roster, tmp_path, fast_hashing):
     board, _ = open_board(store_engine, ["nws:test-dc"], name="DC flood", actor="test",
                           now=NOW)
     assert board.board_id == 1, "the board export URLs below name board 1"
+    # a drill (drill 1), so the drill page and its map have something to show
+    scenario = load_library()["potomac-flood-heat"]
+    drill = start_drill(store_engine, scenario_name=scenario.name,
+                        scenario_json=json.dumps(scenario_to_geojson(scenario)),
+                        name="access drill", speed=60.0, actor="test",
+                        now=datetime.now(timezone.utc) - timedelta(minutes=1))
+    assert drill.drill_id == 1, "the drill URLs below name drill 1"
     settings = Settings.from_env({}, data_dir=str(tmp_path))
     app = create_app(settings, Services.from_engine(store_engine, settings))
     clock = Clock()
@@ -202,6 +218,8 @@ def _concrete_urls(app, rule) -> list[str]:
         return [p for p in PAGES if p != "/"]
     if rule.rule.startswith("/exports/calllist."):
         return [f"{rule.rule}?incidents=nws:test-dc"]
+    if rule.rule == "/drill/<int:drill_id>/map.svg":
+        return ["/drill/1/map.svg"]
     if rule.rule == "/wall/map/<panel>.svg":
         return ["/wall/map/conus.svg", "/wall/map/closeup-nws:test-dc.svg"]
     if rule.rule.startswith("/exports/board/<int:board_id>"):
@@ -252,7 +270,10 @@ CALLBACK_VALUES = {
     "incident-open-board.n_clicks": 1, "outreach-board.data": 1, "outreach-view.value": "all",
     "outreach-group.value": "country", "outreach-table.page_current": 0,
     "outreach-save.n_clicks": 1, "outreach-status.value": "attempted",
-    "wall-refresh.n_intervals": 1,
+    "wall-refresh.n_intervals": 1, "drills-start.n_clicks": 1,
+    "drills-scenario.value": "miami-hurricane", "drills-speed.value": 60,
+    "drills-name.value": "access check drill", "drill-id.data": 1,
+    "drill-refresh.n_intervals": 1, "drill-pause.n_clicks": 1, "drill-stop.n_clicks": 1,
 }
 
 

@@ -1,0 +1,107 @@
+"""Drills (``/drills``, coordinators): the scenario library, starting a drill, and every drill.
+
+A drill plays a scenario's injects on its own clock (real time or faster) as EXERCISE hazards
+that live lists, exports and the API never see; each drill has its page (``/drill/<id>``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import dash
+from dash import Input, Output, State, dcc, html
+
+from dashboard import auth, components, ids
+from dashboard.drills import SPEEDS, clock_text
+from dashboard.services import current
+from layers.scenarios import ScenarioError, load_library, scenario_to_geojson
+from store.drills import list_drills, start_drill
+
+dash.register_page(__name__, path="/drills", title="Mission Watch - drills", name="Drills",
+                   min_role="coordinator")
+
+def _library_table() -> html.Table:
+    rows = []
+    for scenario in load_library().values():
+        rows.append(html.Tr([
+            html.Td(scenario.title), html.Td(scenario.name),
+            html.Td(", ".join(scenario.jurisdictions)), html.Td(f"{len(scenario.injects)}"),
+            html.Td(clock_text(scenario.duration_minutes)),
+        ]))
+    return html.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "Scenario", "Name", "Jurisdictions", "Injects", "Planned length")])),
+        html.Tbody(rows)], className="counts admin", id=ids.DRILLS_LIBRARY)
+
+
+def _drills_table(now: datetime) -> html.Div:
+    drills = list_drills(current().engine)
+    if not drills:
+        return html.P("No drill has been run yet.", className="muted", id=ids.DRILLS_LIST)
+    rows = [html.Tr([
+        html.Td(dcc.Link(d.name, href=f"/drill/{d.drill_id}")), html.Td(d.scenario_name),
+        html.Td(d.state.upper()), html.Td(clock_text(d.elapsed_minutes(now))),
+        html.Td(f"{d.speed:g}x"), html.Td(components.when(d.started_at)), html.Td(d.started_by),
+    ]) for d in drills]
+    return html.Table([html.Thead(html.Tr([html.Th(h) for h in (
+        "Drill", "Scenario", "State", "Scenario time", "Speed", "Started", "By")])),
+        html.Tbody(rows)], className="counts admin", id=ids.DRILLS_LIST)
+
+
+def layout(**_query: str) -> html.Div:
+    now = datetime.now(timezone.utc)
+    try:
+        library = load_library()
+        problem = ""
+    except ScenarioError as exc:
+        library, problem = {}, f"The scenario library cannot be read: {exc}"
+    options = [{"label": f"{s.title} ({len(s.injects)} injects)", "value": s.name}
+               for s in library.values()]
+    return html.Div([
+        dcc.Location(id=ids.DRILLS_LOCATION, refresh=True),
+        html.H1("Drills"),
+        html.P("A drill plays a scenario's injects as EXERCISE hazards on its own clock. "
+               "Drill hazards and drill outreach are kept apart: live lists, exports and the "
+               "API never show them, and every page says EXERCISE while a drill runs.",
+               className="muted"),
+        html.Div(problem, className="notice-bar danger") if problem else None,
+        html.Div([
+            dcc.Dropdown(id=ids.DRILLS_SCENARIO, options=options, placeholder="scenario",
+                         className="drill-scenario"),
+            dcc.Dropdown(id=ids.DRILLS_SPEED, value=60, clearable=False,
+                         options=[{"label": f"{s}x" + (" (real time)" if s == 1 else ""),
+                                   "value": s} for s in SPEEDS], className="drill-speed"),
+            dcc.Input(id=ids.DRILLS_NAME, placeholder="name of this drill (optional)",
+                      maxLength=120, className="drill-name"),
+            html.Button("Start drill", id=ids.DRILLS_START, className="button"),
+            html.Span(id=ids.DRILLS_RESULT, className="admin-result"),
+        ], className="admin-form"),
+        html.H2("Drills"), _drills_table(now),
+        html.H2("Scenario library"), _library_table(),
+    ], className="drills-page")
+
+
+@auth.callback(
+    "coordinator",
+    Output(ids.DRILLS_LOCATION, "href"), Output(ids.DRILLS_RESULT, "children"),
+    Input(ids.DRILLS_START, "n_clicks"),
+    State(ids.DRILLS_SCENARIO, "value"), State(ids.DRILLS_SPEED, "value"),
+    State(ids.DRILLS_NAME, "value"),
+    prevent_initial_call=True,
+)
+def start(n_clicks: int | None, scenario_name: str | None, speed: float | None,
+          name: str | None) -> tuple:
+    """Start a drill of the chosen scenario (audited) and open its page."""
+    if not n_clicks:
+        raise dash.exceptions.PreventUpdate
+    library = load_library()
+    scenario = library.get(scenario_name or "")
+    if scenario is None:
+        return dash.no_update, "Choose a scenario first."
+    now = datetime.now(timezone.utc)
+    drill = start_drill(
+        current().engine, scenario_name=scenario.name,
+        scenario_json=json.dumps(scenario_to_geojson(scenario), sort_keys=True),
+        name=(name or "").strip() or f"{scenario.title} — {now:%Y-%m-%d %H:%M} UTC",
+        speed=float(speed or 1), actor=auth.current_actor(), now=now)
+    return f"/drill/{drill.drill_id}", f"Drill {drill.drill_id} started."
