@@ -831,6 +831,17 @@ def cmd_drill_start(settings: Settings, args: argparse.Namespace) -> int:
     if library is None:
         return EXIT_INVALID
     scenario = library.get(args.scenario)
+    kind = "scenario"
+    if scenario is None and args.scenario.startswith("replay-"):
+        from dashboard.drills import recorded_replay
+        from layers.geography import load_geography
+
+        try:
+            scenario = recorded_replay(args.scenario[len("replay-"):], load_geography().states)
+        except (ValueError, KeyError) as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        kind = "replay"
     if scenario is None:
         print(f"Refused: no scenario {args.scenario!r} in the library; known: "
               f"{', '.join(library) or 'none'}", file=sys.stderr)
@@ -842,7 +853,8 @@ def cmd_drill_start(settings: Settings, args: argparse.Namespace) -> int:
         with _store(settings) as engine:
             drill = start_drill(engine, scenario_name=scenario.name,
                                 scenario_json=json.dumps(scenario_to_geojson(scenario)),
-                                name=name, speed=args.speed, actor=_actor(), now=now)
+                                name=name, speed=args.speed, actor=_actor(), now=now,
+                                kind=kind)
     except ValueError as exc:
         return _drill_refused(exc)
     ends = drill.wall_time_of(scenario.duration_minutes, now)
@@ -1125,7 +1137,9 @@ def build_parser() -> argparse.ArgumentParser:
         "start", help="start a drill of a library scenario",
         description="Start a drill of a library scenario; the scenario is kept as it is now, "
                     "so editing the library later never changes the drill.")
-    drill_start.add_argument("scenario", help="scenario name (see 'drill list')")
+    drill_start.add_argument("scenario", help="scenario name (see 'drill list'), or "
+                             "replay-nws, replay-usgs, replay-nhc: a bundled recorded feed "
+                             "replayed against today's roster")
     drill_start.add_argument("--speed", type=float, default=1.0, metavar="X",
                              help="scenario seconds per wall second, 1 to 3600 (default 1)")
     drill_start.add_argument("--name", metavar="TEXT",

@@ -150,6 +150,31 @@ def state_for(services: Services, hazard_ids: tuple[str, ...], now: datetime
     return drill_state(services, drill, _scenario(services, drill), drill.elapsed_minutes(now))
 
 
+REPLAY_PREFIX = "replay-"
+
+
+def replayable_sources() -> tuple[str, ...]:
+    """Sources with a bundled recording that touches US jurisdictions."""
+    from feeds.sources import SOURCE_NAMES, get_source
+
+    return tuple(n for n in SOURCE_NAMES if get_source(n).recording is not None
+                 and n in ("nws", "usgs", "nhc", "tsunami"))
+
+
+def recorded_replay(source: str, states: Any) -> Scenario:
+    """The scenario that replays ``source``'s bundled recording against today's roster
+    (ValueError: no recording, or nothing in it to replay)."""
+    from feeds.poller import recorded_hazards
+    from feeds.sources import get_source
+    from layers.replay import replay_scenario, touched_jurisdictions
+
+    hazards, _ = recorded_hazards(source)
+    recording = get_source(source).recording
+    assert recording is not None
+    return replay_scenario(source, hazards, recording.recorded_at,
+                           touched_jurisdictions(hazards, states))
+
+
 def exercise_names(services: Services) -> tuple[str, ...]:
     """The drills running or paused now (what every page's EXERCISE banner names)."""
     return tuple(f"{d.name} ({d.scenario_name}{', paused' if d.paused else ''})"

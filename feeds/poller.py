@@ -244,6 +244,19 @@ def poll_all(
 # --------------------------------------------------------------------------- recordings
 
 
+def recorded_hazards(name: str) -> tuple[list[Hazard], int]:
+    """The hazards of ``name``'s bundled recording, parsed and reconciled on its own clock
+    (``recording.recorded_at``), and how many items the parser skipped. ValueError when the
+    source has no recording."""
+    recording = get_source(name).recording
+    if recording is None:
+        raise ValueError(f"{name}: no recorded snapshot is bundled")
+    module = load_module(name)
+    payloads = [(RECORDED_DIR / path).read_bytes() for path in recording.files]
+    result = _check_result(recording.replay(module, payloads, recording.recorded_at))
+    return _reconcile(module, result.hazards, recording.recorded_at), result.skipped
+
+
 def load_recorded_snapshots(
     engine: Engine, settings: Settings, *, now: datetime,
     sources: Sequence[str] | None = None,
@@ -275,13 +288,10 @@ def load_recorded_snapshots(
             continue  # already showing this recording
         clock = recording.recorded_at
         try:
-            module = load_module(name)
-            payloads = [(RECORDED_DIR / path).read_bytes() for path in recording.files]
-            result = _check_result(recording.replay(module, payloads, clock))
-            kept = _reconcile(module, result.hazards, clock)
+            kept, skipped_items = recorded_hazards(name)
             unplaced = sum(1 for hazard in kept if not hazard.is_placed)
             if store_recorded(engine, name, kept, now=now, recorded_at=clock,
-                              skipped=result.skipped, unplaced=unplaced):
+                              skipped=skipped_items, unplaced=unplaced):
                 loaded[name] = len(kept)
         except Exception as exc:
             skipped += 1
