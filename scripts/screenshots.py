@@ -7,7 +7,8 @@ directory (demo roster, recorded feed snapshots), signs in through the sign-in f
 coordinator in headless Debian chromium, and saves ``overview.png``, ``incident.png`` and
 ``outreach.png`` (the top incident's outreach board, which it opens) at 1600x1250; then opens
 the wall display through a display token and saves ``wall-1920x1080.png`` and
-``wall-3840x2160.png``. Needs the test extra (selenium) and chromium with chromium-driver.
+``wall-3840x2160.png``; last, starts a drill and saves ``drill.png``. Needs the test extra
+(selenium) and chromium with chromium-driver.
 """
 
 from __future__ import annotations
@@ -63,6 +64,20 @@ def _settle(driver, css: str, seconds: float = 4.0) -> None:
     time.sleep(seconds)  # let MapLibre finish drawing tiles of the bundled base map
 
 
+def _drill(server: LiveServer, data_dir: Path, out: Path) -> None:
+    """A running drill (the Potomac scenario at 600x, so several injects have fired)."""
+    _cli(data_dir, "drill", "start", "potomac-flood-heat", "--speed", "600",
+         "--name", "Potomac flood and heat drill")
+    driver = chrome(data_dir, size=(1600, 1250))
+    try:
+        sign_in(driver, server.url, "coordinator", PASSWORD, next_path="/drill/1")
+        wait_for(driver, "#drill-status", timeout=60)
+        time.sleep(20)  # about three scenario hours: heat, then the river floods
+        driver.save_screenshot(str(out / "drill.png"))
+    finally:
+        driver.quit()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", nargs="?", default=str(ROOT / "docs"))
@@ -94,10 +109,11 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 driver.quit()
             _wall(server, data_dir, token, out)
+            _drill(server, data_dir, out)
         finally:
             server.stop()
-    print(f"wrote overview.png, incident.png, outreach.png, wall-1920x1080.png and "
-          f"wall-3840x2160.png in {out}")
+    print(f"wrote overview.png, incident.png, outreach.png, wall-1920x1080.png, "
+          f"wall-3840x2160.png and drill.png in {out}")
     return 0
 
 
