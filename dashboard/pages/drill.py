@@ -13,6 +13,7 @@ import dash
 from dash import Input, Output, State, ctx, dcc, html
 
 from dashboard import auth, components, ids
+from dashboard.drill_report import report_url
 from dashboard.drills import SPEEDS, clock_text, drill_map_url, drill_view
 from dashboard.services import current
 from store.drills import DrillNotFound, DrillStateError, pause_drill, resume_drill, set_speed
@@ -143,6 +144,10 @@ def layout(drill_id: str | None = None, **_query: str) -> html.Div:
             html.Div([html.H2("Drill hazards in force"),
                       html.Div(result["incidents"], id=ids.DRILL_INCIDENTS),
                       html.H2("Drill outreach"),
+                      html.Div(["After-action report: ",
+                                html.A("HTML", href=report_url(number, "html")), " · ",
+                                html.A("CSV", href=report_url(number, "csv"))],
+                               className="drill-report"),
                       html.Div(result["boards"], id=ids.DRILL_BOARDS)],
                      className="incident-column"),
         ], className="overview-main"),

@@ -71,6 +71,8 @@ ROUTES = {
     "/exports/board/<int:board_id>/duty.vcf": "coordinator",
     "/wall/map/<panel>.svg": "display",
     "/drill/<int:drill_id>/map.svg": "coordinator",
+    "/exports/drill/<int:drill_id>/report.html": "coordinator",
+    "/exports/drill/<int:drill_id>/report.csv": "coordinator",
 }
 # The API's routes as concrete URLs ({target}: a household board 1 has to contact).
 API_URLS = {
@@ -220,6 +222,8 @@ def _concrete_urls(app, rule) -> list[str]:
         return [f"{rule.rule}?incidents=nws:test-dc"]
     if rule.rule == "/drill/<int:drill_id>/map.svg":
         return ["/drill/1/map.svg"]
+    if rule.rule.startswith("/exports/drill/<int:drill_id>/"):
+        return [rule.rule.replace("<int:drill_id>", "1")]
     if rule.rule == "/wall/map/<panel>.svg":
         return ["/wall/map/conus.svg", "/wall/map/closeup-nws:test-dc.svg"]
     if rule.rule.startswith("/exports/board/<int:board_id>"):
