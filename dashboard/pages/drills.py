@@ -12,20 +12,21 @@ from datetime import datetime, timezone
 import dash
 from dash import Input, Output, State, dcc, html
 
-from dashboard import auth, components, ids
+from dashboard import auth, components, ids, scenario_library
 from dashboard.drills import SPEEDS, clock_text
 from dashboard.services import current
-from layers.scenarios import ScenarioError, load_library, scenario_to_geojson
+from layers.scenarios import Scenario, ScenarioError, scenario_to_geojson
 from store.drills import list_drills, start_drill
 
 dash.register_page(__name__, path="/drills", title="Mission Watch - drills", name="Drills",
                    min_role="coordinator")
 
-def _library_table() -> html.Table:
+def _library_table(library: dict[str, Scenario]) -> html.Table:
     rows = []
-    for scenario in load_library().values():
+    for scenario in library.values():
+        authored = " (authored)" if scenario_library.is_authored(scenario) else ""
         rows.append(html.Tr([
-            html.Td(scenario.title), html.Td(scenario.name),
+            html.Td(scenario.title), html.Td(scenario.name + authored),
             html.Td(", ".join(scenario.jurisdictions)), html.Td(f"{len(scenario.injects)}"),
             html.Td(clock_text(scenario.duration_minutes)),
         ]))
@@ -51,7 +52,7 @@ def _drills_table(now: datetime) -> html.Div:
 def layout(**_query: str) -> html.Div:
     now = datetime.now(timezone.utc)
     try:
-        library = load_library()
+        library = scenario_library.library(current().settings)
         problem = ""
     except ScenarioError as exc:
         library, problem = {}, f"The scenario library cannot be read: {exc}"
@@ -77,7 +78,9 @@ def layout(**_query: str) -> html.Div:
             html.Span(id=ids.DRILLS_RESULT, className="admin-result"),
         ], className="admin-form"),
         html.H2("Drills"), _drills_table(now),
-        html.H2("Scenario library"), _library_table(),
+        html.H2("Scenario library"),
+        dcc.Link("Write a new scenario", href="/drills/new", className="button"),
+        _library_table(library),
     ], className="drills-page")
 
 
@@ -94,7 +97,7 @@ def start(n_clicks: int | None, scenario_name: str | None, speed: float | None,
     """Start a drill of the chosen scenario (audited) and open its page."""
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    library = load_library()
+    library = scenario_library.library(current().settings)
     scenario = library.get(scenario_name or "")
     if scenario is None:
         return dash.no_update, "Choose a scenario first."

@@ -93,6 +93,7 @@ PAGES = {"/": "display", "/admin": "admin", "/no-such-page": "display",
          "/rules": "admin", "/outreach": "coordinator", "/outreach/none": "coordinator",
          "/outreach/1": "coordinator", "/wall": "display", "/drills": "coordinator",
          "/drill/1": "coordinator", "/drill/none": "coordinator"}
+PAGES.update({"/drills/new": "coordinator", "/drills/edit/miami-hurricane": "coordinator"})
 OVERVIEW_REFRESH = ("..overview-status.children...overview-kpis.children...overview-panel."
                     "children...overview-select.options...overview-map.figure..."
                     "overview-map-key.data..")
@@ -123,6 +124,13 @@ CALLBACKS = {
     "children...drill-map.src..": "coordinator",
     "drill-stop-confirm.displayed": "coordinator",
     "..drill-result.children...drill-location.href..": "coordinator",
+    "..scenario-editor-injects.data...scenario-editor-injects.selected_rows..."
+    "scenario-editor-store.data...scenario-editor-shape-result.children..."
+    "scenario-editor-upload-pick.options...scenario-editor-upload-pick.value..."
+    "scenario-editor-upload-choice.hidden..": "coordinator",
+    "..scenario-editor-check.children...scenario-editor-save.disabled...scenario-editor-map."
+    "figure...scenario-editor-figure-key.data..": "coordinator",
+    "..scenario-editor-result.children...scenario-editor-origin.data..": "coordinator",
 }
 RANK = {None: 0, "display": 1, "coordinator": 2, "admin": 3}
 # visitors: (name, role); display comes three ways: a password user, a token link, a bearer
@@ -278,6 +286,27 @@ CALLBACK_VALUES = {
     "drills-scenario.value": "miami-hurricane", "drills-speed.value": 60,
     "drills-name.value": "access check drill", "drill-id.data": 1,
     "drill-refresh.n_intervals": 1, "drill-pause.n_clicks": 1, "drill-stop.n_clicks": 1,
+    "scenario-editor-name.value": "access-check", "scenario-editor-title.value": "Access check",
+    "scenario-editor-jurisdictions.value": ["DC"], "scenario-editor-duration.value": 60,
+    "scenario-editor-author.value": "Exercise design team",
+    "scenario-editor-description.value": "A flood warning over the District.",
+    "scenario-editor-sources.value": "Training approximation: a box drawn by hand.",
+    "scenario-editor-injects.data": [{
+        "id": "row-1", "inject_id": "flood", "at_minutes": 0, "event": "Flood Warning",
+        "category": "flood", "severity": "moderate",
+        "geometry": json.dumps(shapely.geometry.mapping(shapely.box(-77.1, 38.85, -76.95,
+                                                                    38.95)))}],
+    "scenario-editor-injects.selected_rows": [0], "scenario-editor-save.n_clicks": 1,
+    "scenario-editor-store.data": {
+        "type": "FeatureCollection",
+        "scenario": {"name": "access-check", "title": "Access check", "description": "d",
+                     "jurisdictions": ["DC"], "duration_minutes": 60,
+                     "author": "Exercise design team", "sources": "Training approximation."},
+        "features": [{"type": "Feature", "properties": {
+            "inject_id": "flood", "at_minutes": 0, "event": "Flood Warning",
+            "category": "flood", "severity": "moderate"},
+            "geometry": shapely.geometry.mapping(shapely.box(-77.1, 38.85, -76.95, 38.95))}]},
+    "scenario-editor-origin.data": "access-check",
 }
 
 
