@@ -13,7 +13,13 @@ import dash
 from dash import Input, Output, State, dcc, html
 
 from dashboard import auth, components, ids, scenario_library
-from dashboard.drills import SPEEDS, clock_text
+from dashboard.drills import (
+    REPLAY_PREFIX,
+    SPEEDS,
+    clock_text,
+    recorded_replay,
+    replayable_sources,
+)
 from dashboard.services import current
 from layers.scenarios import Scenario, ScenarioError, scenario_to_geojson
 from store.drills import list_drills, start_drill
@@ -58,6 +64,9 @@ def layout(**_query: str) -> html.Div:
         library, problem = {}, f"The scenario library cannot be read: {exc}"
     options = [{"label": f"{s.title} ({len(s.injects)} injects)", "value": s.name}
                for s in library.values()]
+    options += [{"label": f"Replay: the recorded {source.upper()} feed, against today's "
+                          "roster", "value": REPLAY_PREFIX + source}
+                for source in replayable_sources()]
     return html.Div([
         dcc.Location(id=ids.DRILLS_LOCATION, refresh=True),
         html.H1("Drills"),
@@ -97,8 +106,16 @@ def start(n_clicks: int | None, scenario_name: str | None, speed: float | None,
     """Start a drill of the chosen scenario (audited) and open its page."""
     if not n_clicks:
         raise dash.exceptions.PreventUpdate
-    library = scenario_library.library(current().settings)
+    services = current()
+    library = scenario_library.library(services.settings)
     scenario = library.get(scenario_name or "")
+    kind = "scenario"
+    if scenario is None and (scenario_name or "").startswith(REPLAY_PREFIX):
+        try:
+            scenario = recorded_replay(scenario_name[len(REPLAY_PREFIX):], services.states)
+        except (ValueError, KeyError) as exc:
+            return dash.no_update, f"Cannot replay it: {exc}"
+        kind = "replay"
     if scenario is None:
         return dash.no_update, "Choose a scenario first."
     now = datetime.now(timezone.utc)
@@ -106,5 +123,5 @@ def start(n_clicks: int | None, scenario_name: str | None, speed: float | None,
         current().engine, scenario_name=scenario.name,
         scenario_json=json.dumps(scenario_to_geojson(scenario), sort_keys=True),
         name=(name or "").strip() or f"{scenario.title} — {now:%Y-%m-%d %H:%M} UTC",
-        speed=float(speed or 1), actor=auth.current_actor(), now=now)
+        speed=float(speed or 1), actor=auth.current_actor(), now=now, kind=kind)
     return f"/drill/{drill.drill_id}", f"Drill {drill.drill_id} started."

@@ -68,3 +68,29 @@ def test_a_replay_drill_counts_match_the_oracle(services, checked_small_roster) 
     assert {k: view.totals[k] for k in oracle} == oracle
     assert view.totals["people"] > 0          # Sandy's cone covers the north-east
     assert view.drill.kind == "replay"
+
+
+def test_the_drills_page_offers_and_starts_a_replay(services) -> None:  # noqa: F811
+    from dashboard.app import create_app
+    from store.drills import get_drill
+    from store.users import create_user
+    from tests.dashboard.test_access import PASSWORD, _callback_payload, sign_in
+
+    now = datetime.now(timezone.utc)
+    create_user(services.engine, "coord", "coordinator", PASSWORD, actor="test", now=now)
+    app = create_app(services.settings, services)
+    client, _ = sign_in(app, "coord")
+    key = "..drills-location.href...drills-result.children.."
+    payload = _callback_payload(app, key, {
+        "drills-start.n_clicks": 1, "drills-scenario.value": "replay-usgs",
+        "drills-speed.value": 600, "drills-name.value": ""})
+    answer = client.post("/_dash-update-component", json=payload)
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    href = answer.get_json()["response"]["drills-location"]["href"]
+    drill = get_drill(services.engine, int(href.rsplit("/", 1)[1]))
+    assert drill.kind == "replay" and drill.scenario_name == "replay-usgs"
+    assert "Replay of the recorded USGS feed" in drill.name
+    refused = _callback_payload(app, key, {"drills-start.n_clicks": 1,
+                                           "drills-scenario.value": "replay-gdacs"})
+    text = client.post("/_dash-update-component", json=refused).get_data(as_text=True)
+    assert "Cannot replay it" in text and "touches no US jurisdiction" in text
