@@ -101,7 +101,7 @@ _STYLE = (
     "stroke-linejoin:round;fill-rule:evenodd}"
     + "".join(f".sev-{s}{{fill:{c};stroke:{c}}}" for s, c in SEVERITY_FILL.items())
     + f".hazard.highlight{{stroke-width:{HIGHLIGHT_WIDTH_PX}px;fill-opacity:0.42}}"
-    ".cell{stroke:none}"
+    ".cell{stroke:none;fill-opacity:0.6}"   # hazard outlines show through the cells
     f".mission{{fill:{MISSION_COLOUR};stroke:{BACKGROUND};stroke-width:0.6}}"
     f".mission.affected{{fill:{AFFECTED_MISSION_COLOUR};stroke:{BACKGROUND};stroke-width:1.2px}}"
 )

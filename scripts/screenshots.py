@@ -7,19 +7,24 @@ directory (demo roster, recorded feed snapshots), signs in through the sign-in f
 coordinator in headless Debian chromium, and saves ``overview.png``, ``incident.png`` and
 ``outreach.png`` (the top incident's outreach board, which it opens) at 1600x1250; then opens
 the wall display through a display token and saves ``wall-1920x1080.png`` and
-``wall-3840x2160.png``; last, starts a drill and saves ``drill.png``. Needs the test extra
+``wall-3840x2160.png``; last, starts a drill and saves ``drill.png``, opens drill outreach,
+records outcomes through the API and saves the after-action report, ``drill-report.png``.
+Needs the test extra
 (selenium) and chromium with chromium-driver.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +73,50 @@ def _drill(server: LiveServer, data_dir: Path, out: Path) -> None:
     """A running drill (the Potomac scenario at 600x, so several injects have fired)."""
     _cli(data_dir, "drill", "start", "potomac-flood-heat", "--speed", "600",
          "--name", "Potomac flood and heat drill")
-    driver = chrome(data_dir, size=(1600, 1250))
+    profile = data_dir / "drill-browser"   # a fresh browser: not the wall's display session
+    profile.mkdir(exist_ok=True)
+    driver = chrome(profile, size=(1600, 1250))
     try:
         sign_in(driver, server.url, "coordinator", PASSWORD, next_path="/drill/1")
         wait_for(driver, "#drill-status", timeout=60)
         time.sleep(20)  # about three scenario hours: heat, then the river floods
         driver.save_screenshot(str(out / "drill.png"))
+        # drill outreach, some of it recorded through the API, then the after-action report
+        wait_for(driver, "#drill-open-board").click()
+        deadline = time.monotonic() + 60
+        while "/outreach/" not in driver.current_url and time.monotonic() < deadline:
+            time.sleep(0.3)
+        board = int(driver.current_url.rsplit("/", 1)[1])
+        _record_outcomes(server, data_dir, board)
+        time.sleep(2)
+        driver.get(f"{server.url}/exports/drill/1/report.html")
+        wait_for(driver, "svg", timeout=60)
+        driver.save_screenshot(str(out / "drill-report.png"))
     finally:
         driver.quit()
+
+
+def _record_outcomes(server: LiveServer, data_dir: Path, board: int) -> None:
+    """Outcomes for the first 60 targets of the drill's board, as a coordinator's client
+    would record them (an API token of the coordinator)."""
+    token = re.search(r"mwa_[A-Za-z0-9_-]+",
+                      _cli(data_dir, "users", "token", "--api", "coordinator")).group(0)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/boards/{board}/targets?per_page=60", headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        targets = json.load(answer)["items"]
+    for number, target in enumerate(targets):
+        status = ("reached_needs_assistance" if number % 9 == 4 else
+                  "attempted" if number % 7 == 3 else "reached_safe")
+        body = json.dumps({"status": status, "note": "drill call"}).encode()
+        request = urllib.request.Request(
+            f"{server.url}/api/v1/boards/{board}/targets/{target['target_kind']}/"
+            f"{urllib.parse.quote(target['target_id'], safe='')}/status",
+            data=body, headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=60):
+            pass
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             server.stop()
     print(f"wrote overview.png, incident.png, outreach.png, wall-1920x1080.png, "
-          f"wall-3840x2160.png and drill.png in {out}")
+          f"wall-3840x2160.png, drill.png and drill-report.png in {out}")
     return 0
 
 
