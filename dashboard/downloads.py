@@ -257,10 +257,16 @@ def board_export(board_id: int, fmt: str, export_dir: Path) -> flask.Response:
     with services.engine.begin() as connection:
         record_audit(connection, actor, "outreach.export", detail, now)
     logger.info("outreach board %d exported: %s, %d rows", board.board_id, fmt, count)
+    return file_response(body, fmt, name, CALL_SHEET_POLICY)
+
+
+def file_response(body: bytes, fmt: str, name: str, html_policy: str) -> flask.Response:
+    """An export as the browser should get it: a printable HTML page shown in place under its
+    own policy (``html_policy``), any other format downloaded as ``name``."""
     if fmt == "html":
         response = _OwnPolicyResponse(body, content_type=MIMETYPES[fmt])
-        response.policy = CALL_SHEET_POLICY
-        response.headers["Content-Security-Policy"] = CALL_SHEET_POLICY
+        response.policy = html_policy
+        response.headers["Content-Security-Policy"] = html_policy
         response.headers["Content-Disposition"] = f'inline; filename="{name}"'
         return response
     response = flask.Response(body, content_type=MIMETYPES[fmt])

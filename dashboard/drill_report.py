@@ -23,7 +23,7 @@ import flask
 import pandas as pd
 
 from dashboard import auth
-from dashboard.downloads import MIMETYPES, _OwnPolicyResponse, _plain, _written
+from dashboard.downloads import _plain, _written, file_response
 from dashboard.drills import DRILL_PREFIX
 from dashboard.services import HazardState, Services
 from feeds.model import Hazard
@@ -126,15 +126,7 @@ def report_export(services: Services, drill_id: int, fmt: str,
         record_audit(connection, actor, "drill.report", detail, now)
     logger.info("drill %d report exported: %s, %d rows", report.drill.drill_id, fmt,
                 report.rows)
-    if fmt == "html":
-        response = _OwnPolicyResponse(body, content_type=MIMETYPES[fmt])
-        response.policy = REPORT_POLICY
-        response.headers["Content-Security-Policy"] = REPORT_POLICY
-        response.headers["Content-Disposition"] = f'inline; filename="{name}"'
-        return response
-    response = flask.Response(body, content_type=MIMETYPES[fmt])
-    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return file_response(body, fmt, name, REPORT_POLICY)
 
 
 def init_app(app: Any, services: Services) -> None:
