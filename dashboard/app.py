@@ -10,7 +10,7 @@ import plotly.io.json
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
 
-from dashboard import api, auth, downloads, drill_report, drills, ids, wall
+from dashboard import api, auth, downloads, drill_report, drills, health, ids, wall
 from dashboard.services import Services, set_current
 from settings import Settings
 from store.users import role_rank
@@ -115,5 +115,6 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     api.init_app(app, services)
     wall.init_app(app, services)
     drills.init_app(app, services)
+    health.init_app(app, services)
     drill_report.init_app(app, services)
     return app

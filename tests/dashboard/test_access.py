@@ -71,6 +71,8 @@ ROUTES = {
     "/exports/board/<int:board_id>/duty.vcf": "coordinator",
     "/wall/map/<panel>.svg": "display",
     "/drill/<int:drill_id>/map.svg": "coordinator",
+    "/healthz": PUBLIC,
+    "/metrics": "display",
     "/exports/drill/<int:drill_id>/report.html": "coordinator",
     "/exports/drill/<int:drill_id>/report.csv": "coordinator",
 }
