@@ -628,6 +628,36 @@ def _print_rules(ruleset) -> None:
         print("  (no rules: every active hazard is an incident)")
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from store.backup import write_backup
+
+    now = _now()
+    path = Path(args.out) if args.out else \
+        settings.data_path / "backups" / f"missionwatch-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
+    with _store(settings) as engine:
+        header = write_backup(engine, path, actor=_actor(), now=now)
+    rows = sum(header["tables"].values())
+    print(f"Backup written: {path} ({header['bytes']:,} bytes, {rows:,} rows in "
+          f"{len(header['tables'])} tables, schema {header['revision']}), SHA-256 "
+          f"{header['sha256']}. It holds personal data and password hashes: keep it as safe "
+          "as the database.")
+    return EXIT_OK
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from store.backup import BackupError, restore_backup
+
+    with _store(settings) as engine:
+        try:
+            restored = restore_backup(engine, Path(args.file), actor=_actor(), now=_now())
+        except BackupError as exc:
+            print(f"Refused: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+    print(f"Restored {sum(restored.values()):,} rows in {len(restored)} tables from "
+          f"{args.file}.")
+    return EXIT_OK
+
+
 def cmd_rules_list(settings: Settings, args: argparse.Namespace) -> int:
     from layers.incidents import RulesInvalid
     from store.rules import load_rules
@@ -1097,6 +1127,23 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--name", metavar="NAME",
                        help="with --api: a label for the token (default 'api')")
     token.set_defaults(func=cmd_users_token)
+
+    backup = commands.add_parser(
+        "backup", help="write a backup of the whole store (one gzip file)",
+        description="Write the store (roster, users and token hashes, rules, feed snapshots, "
+                    "outreach, drills, audit log; not the feed cache) to one gzip file of "
+                    "JSON lines, mode 0600, read in one transaction. Audited.")
+    backup.add_argument("--out", metavar="FILE",
+                        help="where (default DATA_DIR/backups/missionwatch-<UTC time>.jsonl.gz)")
+    backup.set_defaults(func=cmd_backup)
+    restore = commands.add_parser(
+        "restore", help="restore a backup into an empty store",
+        description="Restore a backup into the store of DATABASE_URL / DATA_DIR, which must be "
+                    "empty (a new SQLite file or a new PostgreSQL database; outreach and drill "
+                    "histories are append-only, so nothing is overwritten) and at the same "
+                    "schema revision. One transaction; exit status 1 when refused.")
+    restore.add_argument("file", help="a file written by 'backup'")
+    restore.set_defaults(func=cmd_restore)
 
     rules = commands.add_parser(
         "rules", help="incident rules: which active hazards become incidents",
