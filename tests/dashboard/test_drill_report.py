@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 import plotly.utils
 import pytest
-import shapely
-from pyproj import Geod
 
 from dashboard import drill_report
 from dashboard import drills as drill_data
@@ -33,10 +31,10 @@ from store.outreach import open_board, record_status
 from store.roster import replace_roster
 from store.users import create_user
 from tests.dashboard.test_access import PASSWORD, sign_in
+from tests.dashboard.test_drills import _inside
 
 START = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
 LIBRARY = load_library()
-GEOD = Geod(ellps="WGS84")
 SPEED = 600.0   # ten scenario minutes a wall second
 
 
@@ -59,15 +57,7 @@ def _start(services: Services, name: str, at: datetime = START):
 
 
 # ----------------------------------------------------------------------------- the oracle
-
-
-def _inside(hazard, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """A plain shapely cover test, or a geodesic distance for circles."""
-    if hazard.geometry is not None:
-        return shapely.covers(hazard.geometry, shapely.points(lon, lat))
-    _, _, metres = GEOD.inv(np.full(len(lon), hazard.center_lon),
-                            np.full(len(lat), hazard.center_lat), lon, lat)
-    return metres <= hazard.radius_km * 1000
+# (_inside: the plain shapely / geodesic point test of tests/dashboard/test_drills.py)
 
 
 def _hits(hazards, missions: pd.DataFrame, people: pd.DataFrame):

@@ -31,6 +31,7 @@ from store.drills import start_drill
 from store.roster import replace_roster
 from store.users import create_user
 from tests.dashboard.test_access import PASSWORD, _callback_payload, sign_in
+from tests.dashboard.test_rules_page import _find
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 BUNDLED = load_library()
@@ -68,22 +69,6 @@ def stored(store_engine, tmp_path):
 
 def _text(component) -> str:
     return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder)
-
-
-def _find(tree, component_id: str):
-    if isinstance(tree, dict):
-        if tree.get("props", {}).get("id") == component_id:
-            return tree
-        for value in tree.get("props", {}).values():
-            found = _find(value, component_id)
-            if found is not None:
-                return found
-    if isinstance(tree, list):
-        for item in tree:
-            found = _find(item, component_id)
-            if found is not None:
-                return found
-    return None
 
 
 def _scenario(name: str = "embassy-row-flood", **features) -> dict:
