@@ -45,6 +45,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_user, logou
 from sqlalchemy.engine import Engine
 
 from settings import Settings
+from store import ratelimit
 from store.db import record_audit
 from store.users import (
     ROLES,
@@ -678,8 +679,10 @@ def init_app(app: dash.Dash, settings: Settings, engine: Engine) -> AuthState:
         attempt_limits = list(limits.parse_many(settings.signin_rate_limit))
     except ValueError as exc:
         raise ValueError(f"signin_rate_limit: {exc}") from exc
-    limiter = Limiter(get_remote_address, app=server, storage_uri="memory://",
-                      default_limits=[], headers_enabled=False)
+    # counters in the store: every worker process counts the same attempts
+    limiter = Limiter(get_remote_address, app=server, storage_uri=f"{ratelimit.SCHEME}://",
+                      storage_options={"engine": engine}, default_limits=[],
+                      headers_enabled=False)
     state = AuthState(app=app, settings=settings, engine=engine, limiter=limiter,
                       attempt_limits=attempt_limits)
     server.extensions[EXTENSION] = state

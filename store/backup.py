@@ -31,11 +31,12 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
 
 from store.db import record_audit
-from store.tables import feed_cache, metadata
+from store.tables import feed_cache, metadata, rate_limits
 
 FORMAT = "missionwatch-backup"
 VERSION = 1
-SKIPPED = (feed_cache.name,)   # a cache of raw payloads: refetched, never restored
+SKIPPED = (feed_cache.name,    # a cache of raw payloads: refetched, never restored
+           rate_limits.name)   # sign-in counters that expire within the hour
 BATCH = 2000
 
 

@@ -300,3 +300,15 @@ drill_events = sa.Table(
     sa.Column("inject_id", sa.String(128), nullable=True),
     sa.UniqueConstraint("drill_id", "inject_id", name="drill_events_inject_once"),
 )
+
+# --------------------------------------------------------------------------- rate limits
+
+# Fixed-window counters of the sign-in and token-attempt limits, shared by every worker
+# process (one row per limit, kind and address). Ephemeral: never backed up.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False, index=True),  # seconds since the epoch
+)
