@@ -336,7 +336,7 @@ def _geometry(value: Any) -> BaseGeometry | None:
     try:
         geom = shape(value)
     except (ValueError, TypeError, KeyError, IndexError, AttributeError,
-            shapely.errors.GEOSException) as exc:
+            shapely.errors.ShapelyError) as exc:  # GeometryTypeError: a nested unknown type
         raise _Skip(f"bad geometry: {str(exc)[:60]}") from None
     coords = shapely.get_coordinates(geom)
     if coords.size == 0:

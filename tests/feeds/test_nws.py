@@ -307,6 +307,19 @@ def test_malformed_features_are_skipped_and_counted() -> None:
     assert result.unplaced == 1
 
 
+def test_nested_geometry_of_unknown_type_is_skipped_not_crashed() -> None:
+    # shapely raises GeometryTypeError (not a ValueError) for the empty "geometrycollection"
+    nested = {"type": "GeometryCollection",
+              "geometries": [{"type": "GeometryCollection", "coordinates": []}]}
+    feature = _pynws_feature()
+    feature["geometry"] = nested
+    result = nws.parse_alerts(_collection(feature))
+    assert (result.hazards, result.skipped) == ((), 1)
+    assert result.problems[0].startswith("feature 0: bad geometry")
+    with pytest.raises(FeedFormatError, match="bad geometry"):
+        nws.parse_zone({"type": "Feature", "geometry": nested, "properties": {}})
+
+
 def test_repeated_ids() -> None:
     first = _pynws_feature()
     changed = _pynws_feature()
