@@ -158,14 +158,17 @@ def _resolve_template(text: str, now: datetime) -> str | None:
         unit = _UNITS.get(match["unit"].lower())
         if unit is None:
             return None
-    if match["now"] is not None:
-        moment = now
-    else:
-        hours = int(match["hh"]) - int(match["offset"])
-        moment = datetime.combine(now.date(), time(0), tzinfo=timezone.utc) + timedelta(
-            hours=hours, minutes=int(match["mm"]))
-    if unit is not None:
-        moment += timedelta(**{unit: int(match["amount"])})
+    try:
+        if match["now"] is not None:
+            moment = now
+        else:
+            hours = int(match["hh"]) - int(match["offset"])
+            moment = datetime.combine(now.date(), time(0), tzinfo=timezone.utc) + timedelta(
+                hours=hours, minutes=int(match["mm"]))
+        if unit is not None:
+            moment += timedelta(**{unit: int(match["amount"])})
+    except OverflowError:  # an amount beyond the years datetime can hold
+        return None
     if match["now"] == "now:hour":
         moment = moment.replace(minute=0, second=0, microsecond=0)
     elif match["now"] == "now:minutes":
