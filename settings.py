@@ -160,6 +160,16 @@ SETTINGS: tuple[Setting, ...] = (
             "Failed sign-ins in a row that lock an account for a while.", int),
     Setting("signin_lockout_minutes", "MISSIONWATCH_SIGNIN_LOCKOUT_MINUTES", 15,
             "How long an account stays locked after too many failed sign-ins.", int),
+    Setting("workers", "MISSIONWATCH_WORKERS", 0,
+            "Worker processes under gunicorn (deploy/gunicorn.conf.py); 0 means two per CPU "
+            "core, at most 8. Each holds the roster and its index in memory.", int),
+    Setting("threads", "MISSIONWATCH_THREADS", 4,
+            "Threads per gunicorn worker: requests one worker answers at once.", int),
+    Setting("trusted_proxies", "MISSIONWATCH_TRUSTED_PROXIES", 0,
+            "How many reverse proxies (TLS terminators, load balancers) stand in front of "
+            "the dashboard. Their X-Forwarded-For/-Proto/-Host headers are believed, so "
+            "sign-in limits and the audit log see the real client address; 0 believes none.",
+            int),
 )
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -228,6 +238,9 @@ class Settings:
     signin_rate_limit: str
     signin_lockout_failures: int
     signin_lockout_minutes: int
+    workers: int
+    threads: int
+    trusted_proxies: int
 
     def __post_init__(self) -> None:
         for name in ("h3_resolution", "display_h3_resolution"):
@@ -265,6 +278,12 @@ class Settings:
                     k in self.basemap_url for k in ("{z}", "{x}", "{y}")):
                 raise ValueError("basemap_url must be an http(s) tile URL with {z}, {x} and "
                                  f"{{y}}, got {self.basemap_url!r}")
+        if not 0 <= self.workers <= 64 or not 1 <= self.threads <= 64:
+            raise ValueError(f"workers must be between 0 and 64 and threads between 1 and 64, "
+                             f"got {self.workers} and {self.threads}")
+        if not 0 <= self.trusted_proxies <= 5:
+            raise ValueError(f"trusted_proxies must be between 0 and 5, got "
+                             f"{self.trusted_proxies}")
         if self.secret_key and len(self.secret_key) < 32:
             raise ValueError("secret_key must be at least 32 characters (or empty)")
 
@@ -286,6 +305,11 @@ class Settings:
     def with_overrides(self, **overrides: Any) -> Settings:
         """A copy with some values replaced (``None`` keeps the current value)."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def worker_count(self) -> int:
+        """Gunicorn workers: ``workers``, or two per CPU core (at most 8) when it is 0."""
+        return self.workers or min(8, 2 * (os.cpu_count() or 1))
 
     @property
     def data_path(self) -> Path:

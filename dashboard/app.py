@@ -9,6 +9,7 @@ import flask
 import plotly.io.json
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard import api, auth, downloads, drill_report, drills, health, ids, wall
 from dashboard.services import Services, set_current
@@ -78,7 +79,8 @@ def sign_out(n_clicks: int | None) -> str:
     return "/login"
 
 
-def create_app(settings: Settings, services: Services) -> dash.Dash:
+def create_app(settings: Settings, services: Services, *,
+               metrics_dir: Path | None = None) -> dash.Dash:
     """Build the Dash app over ``services``; pages are registered from ``dashboard/pages``.
 
     Every route, page and callback is behind :mod:`dashboard.auth`: nothing but the sign-in
@@ -86,6 +88,10 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     """
     set_current(services)
     server = flask.Flask(__name__, static_folder=None)
+    if settings.trusted_proxies:  # believe only the proxies we were told stand in front
+        hops = settings.trusted_proxies
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops, x_proto=hops,  # type: ignore[method-assign]
+                                   x_host=hops)
     app = dash.Dash(
         __name__,
         server=server,
@@ -115,6 +121,6 @@ def create_app(settings: Settings, services: Services) -> dash.Dash:
     api.init_app(app, services)
     wall.init_app(app, services)
     drills.init_app(app, services)
-    health.init_app(app, services)
+    health.init_app(app, services, metrics_dir)
     drill_report.init_app(app, services)
     return app

@@ -9,16 +9,21 @@
   Prometheus text format: feed ages, staleness and failures, request latency per route
   (a histogram), active hazards, incidents, and what they affect (aggregates only).
 
-Request latency is measured in this process; under several worker processes each reports its
-own (Prometheus adds them up per instance label).
+Request latency is measured per process; under several worker processes (gunicorn, see
+``app.wsgi``) the workers share their counts through files in ``DATA_DIR/metrics``, so any
+worker's answer covers them all.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,17 +32,29 @@ from dashboard.services import Services, overview
 from store.drills import running_drills
 from store.feeds import feed_health
 
+logger = logging.getLogger(__name__)
+
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 class Latency:
-    """Request durations per (method, route rule, status class), as histogram buckets."""
+    """Request durations per (method, route rule, status class), as histogram buckets.
 
-    def __init__(self) -> None:
+    With ``directory`` (several worker processes, see ``app.wsgi``), each process also writes
+    its counts to ``directory/latency-<pid>.json`` at most every ``flush_s`` seconds (and
+    whenever it is scraped), and :meth:`lines` adds up every file there: whichever worker
+    answers the scrape reports the whole server. Files of workers that have gone stay, so the
+    counts never go down while the server runs; the server's start empties the directory.
+    """
+
+    def __init__(self, directory: Path | None = None, flush_s: float = 2.0) -> None:
         self._lock = threading.Lock()
         self._counts: dict[tuple[str, str, str], list[int]] = defaultdict(
             lambda: [0] * (len(BUCKETS) + 1))
         self._sums: dict[tuple[str, str, str], float] = defaultdict(float)
+        self._directory = directory
+        self._flush_s = flush_s
+        self._flushed = 0.0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, f"{status // 100}xx")
@@ -45,13 +62,53 @@ class Latency:
         with self._lock:
             self._counts[key][index] += 1
             self._sums[key] += seconds
+        if self._directory is not None and time.monotonic() - self._flushed >= self._flush_s:
+            self.flush()
+
+    def _snapshot(self) -> dict[tuple[str, str, str], tuple[list[int], float]]:
+        with self._lock:
+            return {k: (list(v), self._sums[k]) for k, v in self._counts.items()}
+
+    def flush(self) -> None:
+        """Write this process's counts to its file in the directory (atomically)."""
+        if self._directory is None:
+            return
+        self._flushed = time.monotonic()
+        rows = [[*key, counts, total] for key, (counts, total) in self._snapshot().items()]
+        try:
+            self._directory.mkdir(parents=True, exist_ok=True)
+            target = self._directory / f"latency-{os.getpid()}.json"
+            temp = target.with_suffix(f".tmp{threading.get_ident()}")
+            temp.write_text(json.dumps(rows))
+            temp.replace(target)
+        except OSError as exc:  # metrics must never fail a request
+            logger.warning("request latency not shared with the other workers: %s", exc)
+
+    def _merged(self) -> dict[tuple[str, str, str], tuple[list[int], float]]:
+        if self._directory is None:
+            return self._snapshot()
+        self.flush()
+        merged: dict[tuple[str, str, str], tuple[list[int], float]] = {}
+        for path in sorted(self._directory.glob("latency-*.json")):
+            try:
+                rows = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # a worker's file being replaced right now: counted next scrape
+            for method, route, status, counts, total in rows:
+                key = (method, route, status)
+                if key in merged:
+                    before, before_total = merged[key]
+                    merged[key] = ([a + b for a, b in zip(before, counts, strict=True)],
+                                   before_total + total)
+                else:
+                    merged[key] = (list(counts), float(total))
+        return merged
 
     def lines(self) -> list[str]:
         name = "missionwatch_http_request_duration_seconds"
         out = [f"# HELP {name} Time to answer a request, by method, route and status class.",
                f"# TYPE {name} histogram"]
-        with self._lock:
-            items = sorted((k, list(v), self._sums[k]) for k, v in self._counts.items())
+        items = sorted((k, counts, total) for k, (counts, total) in self._merged().items())
         for (method, route, status), counts, total in items:
             labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
             running = 0
@@ -153,14 +210,15 @@ def metrics_text(services: Services, latency: Latency, now: datetime | None = No
     return "\n".join(lines) + "\n"
 
 
-def init_app(app: Any, services: Services) -> Latency:
-    """Register ``/healthz`` (public) and ``/metrics`` (display role), and time requests."""
+def init_app(app: Any, services: Services, metrics_dir: Path | None = None) -> Latency:
+    """Register ``/healthz`` (public) and ``/metrics`` (display role), and time requests;
+    ``metrics_dir`` shares the request latency of several worker processes."""
     import flask
 
     from dashboard import auth
 
     server = app.server
-    latency = Latency()
+    latency = Latency(metrics_dir)
     auth.declare_route(server, "/healthz", auth.PUBLIC)
     auth.declare_route(server, "/metrics", "display")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
@@ -46,6 +47,7 @@ from store.feeds import (
     short_reason,
     store_recorded,
 )
+from store.lease import PollerLease
 
 logger = logging.getLogger(__name__)
 
@@ -366,3 +368,48 @@ def start_scheduler(
     scheduler.start(paused=paused)
     logger.info("poller started: %d source(s)", len(names))
     return scheduler
+
+
+def run_poller(
+    engine: Engine, settings: Settings, stop: threading.Event, *,
+    sources: Iterable[str] | None = None, client: Client | None = None,
+    check_s: float = 15.0, lease: PollerLease | None = None,
+) -> None:
+    """Poll until ``stop`` is set, but only while this process holds the poller lease.
+
+    Without the lease (another poller runs) it stands by and tries again every ``check_s``
+    seconds, so a second poller is a ready standby. With it, the scheduler polls every source;
+    every ``check_s`` seconds the lease is checked, and when it is lost (a PostgreSQL restart
+    ends the session that held it) the scheduler stops until the lease is taken again, so two
+    pollers never poll at once. Recorded snapshots are loaded for sources never polled live,
+    each time the lease is taken.
+    """
+    names = SOURCE_NAMES if sources is None else tuple(sources)
+    lease = lease or PollerLease(engine)
+    scheduler = None
+    waiting_logged = False
+    try:
+        while not stop.is_set():
+            if scheduler is None:
+                if lease.acquire():
+                    logger.info("poller lease taken: polling %s", ", ".join(names))
+                    waiting_logged = False
+                    try:
+                        load_recorded_snapshots(engine, settings, now=utc_now(), sources=names)
+                    except Exception as exc:  # the store may be down: live polls still try
+                        logger.warning("recorded snapshots not loaded: %s", short_reason(exc))
+                    scheduler = start_scheduler(engine, settings, client=client, sources=names)
+                elif not waiting_logged:
+                    logger.info("another poller holds the lease: standing by")
+                    waiting_logged = True
+            elif not lease.held():
+                logger.warning("poller lease lost (the store restarted?): polling paused "
+                               "until it is taken again")
+                scheduler.shutdown(wait=True)
+                scheduler = None
+                continue
+            stop.wait(check_s)
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        lease.release()

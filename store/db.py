@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ from store.tables import audit_log
 logger = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MIGRATION_LOCK = 0x4D57_0001  # PostgreSQL advisory lock held while migrating ("MW", 1)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -47,12 +51,36 @@ def create_engine(url: str) -> Engine:
     )
 
 
+@contextlib.contextmanager
+def _sqlite_migration_lock(engine: Engine) -> Iterator[None]:
+    """An exclusive lock file next to a SQLite database while it is migrated (processes that
+    start together take turns); nothing for an in-memory database."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        yield
+        return
+    with open(f"{database}.migrate.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent)."""
+    """Bring the schema to the newest migration (idempotent; safe when processes start
+    together: PostgreSQL takes an advisory lock, SQLite a lock file)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as connection:
+        with _sqlite_migration_lock(engine) if sqlite else contextlib.nullcontext(), \
+                engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                # several processes may start at once (workers, the poller): one migrates, the
+                # others wait for it and then find nothing to do
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": MIGRATION_LOCK})
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
     except sa.exc.OperationalError as exc:

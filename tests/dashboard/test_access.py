@@ -28,6 +28,7 @@ from store.drills import start_drill
 from store.feeds import replace_hazards
 from store.outreach import open_board
 from store.roster import replace_roster
+from store.tables import rate_limits
 from store.users import create_user, issue_token, revoke_token, set_disabled, set_role
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -510,6 +511,27 @@ def test_sign_in_attempts_are_rate_limited_per_address(store_engine, tmp_path,
     assert statuses == [401, 401, 401, 429, 429]
     assert len(query_audit(store_engine, action="signin.throttled")) == 1  # once a minute
     assert len(query_audit(store_engine, action="signin.failed")) == 3
+
+
+def test_forwarded_addresses_count_only_behind_a_trusted_proxy(store_engine, tmp_path,
+                                                                fast_hashing) -> None:
+    def statuses(trusted: int) -> list[int]:
+        settings = Settings.from_env({}, data_dir=str(tmp_path), trusted_proxies=trusted,
+                                     signin_rate_limit="2 per minute")
+        app = create_app(settings, Services.from_engine(store_engine, settings))
+        client = app.server.test_client()
+        out = []
+        for i in range(4):  # four people behind one proxy, each from an address of their own
+            out.append(client.post("/login", data={
+                "username": f"user{i}", "password": "whatever", "csrf": _csrf(client)},
+                headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code)
+        return out
+
+    assert statuses(trusted=1) == [401, 401, 401, 401]
+    store_engine.dispose()
+    with store_engine.begin() as connection:
+        connection.execute(rate_limits.delete())
+    assert statuses(trusted=0) == [401, 401, 429, 429]  # the header is not believed
 
 
 def test_sessions_end_when_idle_or_old_and_refreshes_are_not_activity(secured) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,39 @@ def test_metrics_match_the_overview_and_time_requests(services, small_roster) ->
     values = personal_values(people)
     assert_no_personal_data(text, values, "/metrics")
     assert_no_personal_data(client.get("/healthz").get_data(as_text=True), values, "/healthz")
+
+
+def _observe_in_a_worker(directory: str, count: int) -> None:
+    from dashboard.health import Latency
+
+    latency = Latency(Path(directory))
+    for _ in range(count):
+        latency.observe("POST", "/_dash-update-component", 200, 0.03)
+    latency.observe("GET", "/healthz", 503, 0.001)
+    latency.flush()
+
+
+def test_worker_processes_share_request_latency_through_the_metrics_directory(tmp_path) -> None:
+    import multiprocessing
+
+    from dashboard.health import Latency
+
+    directory = tmp_path / "metrics"
+    workers = [multiprocessing.get_context("fork").Process(
+        target=_observe_in_a_worker, args=(str(directory), n)) for n in (3, 4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+        assert worker.exitcode == 0
+    scraped = Latency(directory)
+    scraped.observe("POST", "/_dash-update-component", 200, 2.0)
+    text = "\n".join(scraped.lines())
+    name = "missionwatch_http_request_duration_seconds"
+    route = 'method="POST",route="/_dash-update-component",status="2xx"'
+    assert f"{name}_count{{{route}}} 8" in text  # 3 + 4 in the workers, 1 here
+    assert f'{name}_bucket{{{route},le="0.05"}} 7' in text
+    assert f'{name}_bucket{{{route},le="2.5"}} 8' in text
+    assert f'{name}_count{{method="GET",route="/healthz",status="5xx"}} 2' in text
+    assert len(list(directory.glob("latency-*.json"))) == 3
+    assert "\n".join(Latency().lines()).count("_count") == 0  # no directory: this process only
