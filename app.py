@@ -86,6 +86,15 @@ def _open_with_roster(settings: Settings):
     return engine
 
 
+def _write_failed(what: str, path: Path, exc: OSError) -> int:
+    """One line for a file a command could not write (a full disk, no permission), naming the
+    file; the writers leave nothing behind, so nothing half-written is there."""
+    reason = (exc.strerror or str(exc) or type(exc).__name__).lower()
+    print(f"{what} failed: cannot write {path}: {reason}. Nothing was written there; free "
+          "some space (or fix the folder) and try again.", file=sys.stderr)
+    return EXIT_INVALID
+
+
 def _print_problems(problems, limit: int | None = None) -> None:
     shown = problems if limit is None else problems[:limit]
     for problem in shown:
@@ -262,7 +271,10 @@ def cmd_roster_export(settings: Settings, args: argparse.Namespace) -> int:
 
     engine = _open_with_roster(settings)
     missions, people = load_roster(engine)
-    paths = write_roster_csv(missions, people, args.out)
+    try:
+        paths = write_roster_csv(missions, people, args.out)
+    except OSError as exc:
+        return _write_failed("Roster export", Path(args.out), exc)
     with engine.begin() as connection:
         record_audit(connection, _actor(), "roster.export",
                      {"out": str(Path(args.out).resolve()), "missions": len(missions),
@@ -335,7 +347,14 @@ def cmd_impact(settings: Settings, args: argparse.Namespace) -> int:
             id=by_location.loc[detail["location_id"], "id"].to_numpy(),
             mission_id=by_location.loc[detail["location_id"], "mission_id"].to_numpy(),
         )[["hazard_id", "kind", "id", "mission_id", "edge_distance_km"]]
-        out.to_csv(args.out, index=False, float_format="%.3f", lineterminator="\n")
+        target = Path(args.out)
+        temp = target.with_name(f".{target.name}.tmp")   # whole, then renamed
+        try:
+            out.to_csv(temp, index=False, float_format="%.3f", lineterminator="\n")
+            temp.replace(target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            return _write_failed("Impact export", target, exc)
         with engine.begin() as connection:
             record_audit(connection, _actor(), "impact.export",
                          {"out": str(Path(args.out).resolve()), "rows": len(out),
@@ -635,7 +654,10 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     path = Path(args.out) if args.out else \
         settings.data_path / "backups" / f"missionwatch-{now:%Y%m%dT%H%M%SZ}.jsonl.gz"
     with _store(settings) as engine:
-        header = write_backup(engine, path, actor=_actor(), now=now)
+        try:
+            header = write_backup(engine, path, actor=_actor(), now=now)
+        except OSError as exc:
+            return _write_failed("Backup", path, exc)
     rows = sum(header["tables"].values())
     print(f"Backup written: {path} ({header['bytes']:,} bytes, {rows:,} rows in "
           f"{len(header['tables'])} tables, schema {header['revision']}), SHA-256 "

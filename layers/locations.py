@@ -517,18 +517,27 @@ def _finish(frame: pd.DataFrame, columns: tuple[str, ...], h3_resolution: int) -
 def write_roster_csv(missions: pd.DataFrame, people: pd.DataFrame, out_dir: str | Path) -> tuple[
     Path, Path
 ]:
-    """Write ``missions.csv`` and ``people.csv`` exactly in the format :func:`read_table` reads."""
+    """Write ``missions.csv`` and ``people.csv`` exactly in the format :func:`read_table` reads.
+
+    Both are written whole under temporary names first and renamed only then: when a write
+    fails (an ``OSError``, e.g. a full disk) no temporary file is left and the folder keeps
+    the pair it had, never a new missions file beside an old or missing people file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = (out / "missions.csv", out / "people.csv")
-    for frame, columns, path in ((missions, MISSION_COLUMNS, paths[0]),
-                                 (people, PERSON_COLUMNS, paths[1])):
-        text = frame.loc[:, list(columns)].copy()
-        text["lat"] = [repr(float(v)) for v in text["lat"]]
-        text["lon"] = [repr(float(v)) for v in text["lon"]]
-        tmp = path.with_suffix(".csv.tmp")
-        text.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
-        tmp.replace(path)
+    temps = tuple(path.with_suffix(".csv.tmp") for path in paths)
+    try:
+        for frame, columns, tmp in ((missions, MISSION_COLUMNS, temps[0]),
+                                    (people, PERSON_COLUMNS, temps[1])):
+            text = frame.loc[:, list(columns)].copy()
+            text["lat"] = [repr(float(v)) for v in text["lat"]]
+            text["lon"] = [repr(float(v)) for v in text["lon"]]
+            text.to_csv(tmp, index=False, encoding="utf-8", lineterminator="\n")
+        for tmp, path in zip(temps, paths, strict=True):
+            tmp.replace(path)
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
     return paths
 
 

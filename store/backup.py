@@ -81,7 +81,11 @@ def _decode(value: Any, column: sa.Column) -> Any:
 def write_backup(engine: Engine, path: Path, *, actor: str, now: datetime) -> dict[str, Any]:
     """Write the store to ``path`` (gzip JSON lines, mode 0600), read in one transaction so it
     is consistent; audited as ``store.backup`` with the counts and the file's SHA-256.
-    Returns the header plus ``sha256`` and ``bytes``."""
+    Returns the header plus ``sha256`` and ``bytes``.
+
+    The file is written whole under a temporary name in the same folder and renamed: when the
+    write fails (an ``OSError``, e.g. a full disk) nothing is left at or next to ``path`` and
+    nothing is audited."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
@@ -94,18 +98,26 @@ def write_backup(engine: Engine, path: Path, *, actor: str, now: datetime) -> di
         header = {"format": FORMAT, "version": VERSION, "created_at": now.isoformat(),
                   "revision": revision, "dialect": engine.dialect.name, "tables": counts}
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb",
-                                                                mtime=0) as out:
-            out.write((json.dumps(header, sort_keys=True) + "\n").encode())
-            for table in _tables():
-                order = list(table.primary_key.columns) or list(table.columns)
-                result = connection.execution_options(stream_results=True).execute(
-                    sa.select(table).order_by(*order))
-                for row in result.mappings():
-                    line = {"t": table.name,
-                            "r": {k: _encode(v) for k, v in row.items()}}
-                    out.write((json.dumps(line, sort_keys=True) + "\n").encode())
-    os.replace(partial, path)
+        try:
+            with os.fdopen(descriptor, "wb") as raw:
+                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+                    out.write((json.dumps(header, sort_keys=True) + "\n").encode())
+                    for table in _tables():
+                        order = list(table.primary_key.columns) or list(table.columns)
+                        result = connection.execution_options(stream_results=True).execute(
+                            sa.select(table).order_by(*order))
+                        for row in result.mappings():
+                            line = {"t": table.name,
+                                    "r": {k: _encode(v) for k, v in row.items()}}
+                            out.write((json.dumps(line, sort_keys=True) + "\n").encode())
+                raw.flush()
+                os.fsync(raw.fileno())   # whole on disk before it takes the backup's name
+            os.replace(partial, path)
+        except BaseException:
+            # a full disk, a write error, an interrupt: no partial file is left behind, and an
+            # earlier backup of the same name is kept as it was
+            partial.unlink(missing_ok=True)
+            raise
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     with engine.begin() as connection:
         record_audit(connection, actor, "store.backup",
