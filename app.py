@@ -162,12 +162,30 @@ def _start_feeds(engine, settings: Settings, args: argparse.Namespace):
 
     if args.debug and not is_running_from_reloader():
         return None  # the reloader's parent process: the child serves and polls
-    from feeds.poller import load_recorded_snapshots, start_scheduler
+    from feeds.poller import load_recorded_snapshots
 
     load_recorded_snapshots(engine, settings, now=_now())
     if args.no_poll:
         return None
-    return start_scheduler(engine, settings)
+    return _PollerThread(engine, settings)
+
+
+class _PollerThread:
+    """The poller in a background thread of this process (``serve``); ``shutdown`` stops it."""
+
+    def __init__(self, engine, settings: Settings, sources: Sequence[str] | None = None) -> None:
+        from feeds.poller import run_poller
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run_poller, args=(engine, settings, self._stop),
+            kwargs={"sources": sources}, name="feed-poller", daemon=True)
+        self._thread.start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._stop.set()
+        if wait:
+            self._thread.join()
 
 
 def cmd_roster_generate(settings: Settings, args: argparse.Namespace) -> int:
@@ -176,6 +194,12 @@ def cmd_roster_generate(settings: Settings, args: argparse.Namespace) -> int:
     if args.seed is not None:
         settings = settings.with_overrides(demo_seed=args.seed)
     engine = _open(settings)
+    if args.if_empty:
+        from store.roster import current_import
+
+        if current_import(engine) is not None:
+            print("A roster is stored already: left as it is.", file=sys.stderr)
+            return EXIT_OK
     report = store_demo_roster(engine, settings, actor=_actor(), now=_now(),
                                progress=_ProgressPrinter())
     print(f"Stored the synthetic demo roster (seed {settings.demo_seed}): "
@@ -414,7 +438,7 @@ def cmd_feeds_poll(settings: Settings, args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from feeds.poller import default_client, poll_source, start_scheduler
+    from feeds.poller import default_client, poll_source, run_poller
     from feeds.sources import SOURCE_NAMES
 
     engine = _open(settings)
@@ -428,14 +452,10 @@ def cmd_feeds_poll(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_OK if all(outcome.ok for outcome in outcomes) else EXIT_INVALID
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    scheduler = start_scheduler(engine, settings, sources=names)
-    print(f"Polling {', '.join(names)} (Ctrl+C to stop)...", file=sys.stderr)
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        scheduler.shutdown(wait=True)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"Polling {', '.join(names)} (Ctrl+C to stop; a second poller on the same store "
+          "stands by until this one stops)...", file=sys.stderr)
+    run_poller(engine, settings, stop, sources=names)
     print("Poller stopped.", file=sys.stderr)
     return EXIT_OK
 
@@ -1027,6 +1047,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replace the stored roster with the deterministic synthetic demo roster "
                     "(about 2,600 missions and 124,000 people; fake names and contacts).")
     generate.add_argument("--seed", type=int, help="random seed (default: setting)")
+    generate.add_argument("--if-empty", action="store_true",
+                          help="only when no roster is stored yet (a deployment's first start)")
     generate.set_defaults(func=cmd_roster_generate)
 
     for name, func, help_text in (
@@ -1238,6 +1260,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("alembic", "werkzeug", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+# --------------------------------------------------------------------------- WSGI (gunicorn)
+
+_SERVED: dict = {}  # the Services of the WSGI app this process built (for after_fork)
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    return settings.data_path / "metrics"
+
+
+def reset_shared_metrics(settings: Settings) -> None:
+    """Empty the directory where worker processes share their request counts (at the start
+    of a gunicorn server, before any worker runs)."""
+    directory = _metrics_dir(settings)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for path in directory.glob("latency-*"):
+        path.unlink(missing_ok=True)
+
+
+def wsgi():
+    """The dashboard as a WSGI application, for gunicorn (``deploy/gunicorn.conf.py``).
+
+    Settings come from the environment as for ``python app.py``. The store is opened and
+    migrated, the caches are built (so, loaded before the workers fork, they are shared
+    copy-on-write) and the app returned. Unlike ``serve`` it never polls feeds (run
+    ``python app.py feeds poll`` as its own process), never generates a demo roster and never
+    prints a password: without a roster ``/healthz`` answers 503 until one is imported.
+    """
+    from dashboard.app import create_app
+    from dashboard.services import Services
+    from store.roster import current_import
+    from store.users import count_users
+
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    engine = _open(settings)
+    if current_import(engine) is None:
+        logger.error("no roster is stored: import one with 'python app.py roster import "
+                     "MISSIONS.csv PEOPLE.csv' (or 'python app.py roster generate' for the "
+                     "demo); /healthz answers 503 until then")
+    if count_users(engine) == 0:
+        logger.warning("nobody can sign in yet: add an administrator with "
+                       "'python app.py users add NAME --role admin'")
+    services = Services.from_engine(engine, settings)
+    app = create_app(settings, services, metrics_dir=_metrics_dir(settings))
+    services.warm(freeze=True)
+    _SERVED["services"] = services
+    logger.info("Mission Watch ready (store %s)", _safe_store_url(engine))
+    return app.server
+
+
+def after_fork() -> None:
+    """In a new worker process: drop the database connections inherited from the parent
+    (they belong to it), so this worker opens its own."""
+    services = _SERVED.get("services")
+    if services is not None:
+        services.engine.dispose(close=False)
+
+
+def _safe_store_url(engine) -> str:
+    from store.db import safe_url
+
+    return safe_url(engine)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1247,12 +1340,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"configuration: {exc}")
     if getattr(args, "host", None) or getattr(args, "port", None):
         settings = settings.with_overrides(host=args.host, port=args.port)
-    logging.basicConfig(
-        level=(args.log_level or settings.log_level).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for noisy in ("alembic", "werkzeug", "apscheduler"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    _configure_logging(args.log_level or settings.log_level)
     if args.command is None:
         args = parser.parse_args(["serve"])
     from store import StoreUnavailable
