@@ -341,7 +341,8 @@ def contours_url(payload: bytes | str | dict[str, Any]) -> str | None:
     data = _load_json(payload, "USGS event detail")
     if not isinstance(data, dict) or data.get("type") != "Feature":
         raise FeedFormatError("USGS event detail: not a GeoJSON Feature")
-    products = (data.get("properties") or {}).get("products")
+    properties = data.get("properties")
+    products = properties.get("products") if isinstance(properties, dict) else None
     shakemaps = products.get("shakemap") if isinstance(products, dict) else None
     if not isinstance(shakemaps, list) or not shakemaps or not isinstance(shakemaps[0], dict):
         return None
@@ -389,11 +390,15 @@ def _contour_lines(feature: Any) -> tuple[float, list[shapely.LineString]]:
     if not isinstance(feature, dict):
         raise _ItemError("not a feature")
     props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise _ItemError("properties is not an object")
     units = props.get("units")
     if units is not None and str(units).lower() not in ("mmi", "intensity"):
         raise _ItemError(f"units {units!r}")
     value = _number(props.get("value"), "value", required=True)
     geometry = feature.get("geometry") or {}
+    if not isinstance(geometry, dict):
+        raise _ItemError("geometry is not an object")
     kind, coords = geometry.get("type"), geometry.get("coordinates")
     if kind == "LineString":
         coords = [coords]

@@ -170,6 +170,16 @@ def test_contours_that_are_not_mmi_lines_are_refused() -> None:
         usgs.parse_contours(pga)
 
 
+def test_contour_features_and_details_that_are_not_objects_are_refused() -> None:
+    line = {"type": "LineString", "coordinates": [[0, 0], [1, 1]]}
+    contours = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": "null", "geometry": line},
+        {"type": "Feature", "properties": {"value": 5.0}, "geometry": [line]}]}
+    with pytest.raises(FeedFormatError, match="no MMI contour lines"):
+        usgs.parse_contours(contours)
+    assert usgs.contours_url({"type": "Feature", "properties": "null"}) is None
+
+
 def test_summary_with_a_shakemap_area_uses_contours() -> None:
     area = usgs.shakemap_area(CONTOURS.read_bytes(), epicentre=CONTOUR_EPICENTRE)
     result = usgs.parse_summary(SIGNIFICANT.read_bytes(), now=NOW,
