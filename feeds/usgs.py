@@ -413,6 +413,9 @@ def _contour_lines(feature: Any) -> tuple[float, list[shapely.LineString]]:
         if array.ndim != 2 or array.shape[0] < 2 or array.shape[1] < 2 \
                 or not np.isfinite(array[:, :2]).all():
             continue
+        # a map crossing the antimeridian may run past 180, never a turn beyond it
+        if np.abs(array[:, 0]).max() > 360 or np.abs(array[:, 1]).max() > 90:
+            continue
         line = shapely.LineString(array[:, :2])
         if line.length > 0:
             lines.append(line)

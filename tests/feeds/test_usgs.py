@@ -180,6 +180,21 @@ def test_contour_features_and_details_that_are_not_objects_are_refused() -> None
     assert usgs.contours_url({"type": "Feature", "properties": "null"}) is None
 
 
+def test_contour_lines_with_coordinates_out_of_range_are_ignored() -> None:
+    def level(value: float, coords: list) -> dict:
+        return {"type": "Feature", "properties": {"value": value, "units": "mmi"},
+                "geometry": {"type": "LineString", "coordinates": coords}}
+
+    square = [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]]
+    contours = {"type": "FeatureCollection", "features": [
+        level(5.0, square), level(6.0, [[0.5, 0.5], [1, 95]]),
+        level(6.0, [[0.5, 0.5], [1e308, 1]]), level(6.0, [[0.5, 0.5], [1, 1]])]}
+    levels = usgs.parse_contours(contours)
+    assert [len(levels[5.0]), len(levels[6.0])] == [1, 1]
+    area = usgs.shakemap_area(contours, epicentre=(1, 1))
+    assert area is not None and area.geometry.equals(shapely.box(0, 0, 2, 2))
+
+
 def test_summary_with_a_shakemap_area_uses_contours() -> None:
     area = usgs.shakemap_area(CONTOURS.read_bytes(), epicentre=CONTOUR_EPICENTRE)
     result = usgs.parse_summary(SIGNIFICANT.read_bytes(), now=NOW,
