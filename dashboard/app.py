@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dash
 import flask
 import plotly.io.json
+import sqlalchemy as sa
 from dash import Input, Output, dcc, html
 from flask_compress import Compress
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -16,6 +18,7 @@ from dashboard.services import Services, set_current
 from settings import Settings
 from store.users import role_rank
 
+logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 COMPRESSED_TYPES = ("application/json", "application/javascript", "text/javascript",
                     "text/css", "text/csv", "image/svg+xml")
@@ -123,4 +126,27 @@ def create_app(settings: Settings, services: Services, *,
     drills.init_app(app, services)
     health.init_app(app, services, metrics_dir)
     drill_report.init_app(app, services)
+    for error in STORE_DOWN_ERRORS:
+        server.register_error_handler(error, _store_unavailable)
     return app
+
+
+# The store not answering (a database restart, a network cut, every pooled connection busy):
+# a clear "try again" 503 with Retry-After, never a 500 "internal error". Clients recover by
+# themselves: the pool checks each connection before use and opens new ones after a restart.
+STORE_DOWN_ERRORS = (sa.exc.OperationalError, sa.exc.InterfaceError, sa.exc.TimeoutError,
+                     sa.exc.PendingRollbackError)
+STORE_DOWN_MESSAGE = ("The store is not answering (a database restart?). Nothing was lost; "
+                      "try again in a few seconds.")
+
+
+def _store_unavailable(exc: Exception) -> flask.Response:
+    logger.warning("store unavailable during %s %s: %s", flask.request.method,
+                   flask.request.path, type(exc).__name__)
+    if flask.request.path.startswith(api.PREFIX + "/"):
+        response = api.error_response(503, "store_unavailable", STORE_DOWN_MESSAGE)
+    else:
+        response = flask.Response(STORE_DOWN_MESSAGE + "\n", status=503, mimetype="text/plain")
+    response.headers["Retry-After"] = "5"
+    response.headers["Cache-Control"] = "no-store"
+    return response

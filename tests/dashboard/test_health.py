@@ -4,6 +4,7 @@ personal."""
 from __future__ import annotations
 
 import re
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -139,3 +140,24 @@ def test_worker_processes_share_request_latency_through_the_metrics_directory(tm
     assert f'{name}_count{{method="GET",route="/healthz",status="5xx"}} 2' in text
     assert len(list(directory.glob("latency-*.json"))) == 3
     assert "\n".join(Latency().lines()).count("_count") == 0  # no directory: this process only
+
+
+def test_a_store_that_does_not_answer_gives_503_try_again_not_500(tmp_path) -> None:
+    from store.db import create_engine
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    engine = create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/missionwatch"
+                           "?connect_timeout=2")
+    settings = Settings.from_env({}, data_dir=str(tmp_path))
+    client = create_app(settings, Services.from_engine(engine, settings)).server.test_client()
+    bearer = {"Authorization": "Bearer mw_not_checked_before_the_store_answers"}
+    answer = client.get("/api/v1/incidents", headers=bearer)
+    assert answer.status_code == 503
+    assert answer.get_json()["error"]["code"] == "store_unavailable"
+    assert answer.headers["Retry-After"] == "5"
+    page = client.get("/metrics", headers=bearer)
+    assert page.status_code == 503 and b"not answering" in page.data
+    assert client.get("/healthz").status_code == 503
+    engine.dispose()
