@@ -1343,12 +1343,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(args.log_level or settings.log_level)
     if args.command is None:
         args = parser.parse_args(["serve"])
-    from store import StoreUnavailable
+    from store import StoreFull, StoreUnavailable
 
     try:
         return args.func(settings, args)
     except StoreUnavailable as exc:
         print(f"Store unavailable: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except StoreFull as exc:   # any command that writes to the store
+        print(f"Refused: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except BrokenPipeError:  # e.g. `roster stats | head`: the reader left, nothing is wrong
         sys.stderr.close()

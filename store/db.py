@@ -6,6 +6,7 @@ import contextlib
 import fcntl
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 
-from store import StoreUnavailable
+from store import StoreFull, StoreUnavailable
 from store.tables import audit_log
 
 logger = logging.getLogger(__name__)
@@ -34,17 +35,40 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+PG_DISK_FULL = "53100"   # SQLSTATE disk_full
+
+
+def _disk_full(context: sa.engine.ExceptionContext) -> None:
+    """Raise :class:`StoreFull` for a write the store's disk has no room for (SQLite's
+    SQLITE_FULL, PostgreSQL's disk_full), so every caller sees one clear error, never the
+    driver's message with the statement and its parameters (which may hold personal data)."""
+    original = context.original_exception
+    full = (getattr(original, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or getattr(original, "sqlstate", None) == PG_DISK_FULL)
+    if not full:
+        return
+    engine = context.engine
+    where = (f"the disk holding {engine.url.database}" if engine is not None
+             and engine.dialect.name == "sqlite" else "the database server's disk")
+    raise StoreFull(f"the store's disk is full ({where}): nothing was written, the data is "
+                    "as it was; free some space there and try again") from original
+
+
 def create_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL mode and foreign keys, and its folder is made."""
+    """An engine for ``url``; SQLite gets WAL mode and foreign keys, and its folder is made.
+    A write that finds the store's disk full raises :class:`StoreFull`."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(url)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "handle_error", _disk_full)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_pre_ping=True)
+        sa.event.listen(engine, "handle_error", _disk_full)
+        return engine
     raise ValueError(
         f"database URL must be sqlite:///PATH or postgresql+psycopg://..., got backend "
         f"{parsed.get_backend_name()!r}"
