@@ -14,7 +14,9 @@ as its user; a display token as the wall) or with the dashboard's session cookie
   malformed request (bad query parameter, body not a JSON object), 401 no valid credentials,
   403 role too low or a cookie POST without the CSRF header, 404 unknown incident, board,
   target kind or target, 405 method, 409 conflict (with the ``current`` event), 422 a
-  well-formed body with invalid values, 503 too many concurrent writers (retry).
+  well-formed body with invalid values, 503 too many concurrent writers (retry), 507 the
+  store's disk is full (nothing was written; code ``store_full``: retrying will not help until
+  an administrator frees space).
 * **Pagination**: ``page`` (from 1) and ``per_page`` (default 100, at most 1000); every list
   answers ``{"items", "page", "per_page", "total", "pages"}`` in a stable order (calling order
   for people and targets, rank for incidents).
@@ -70,7 +72,7 @@ from layers.outreach import (
     views,
 )
 from layers.schema import JURISDICTIONS, OFM_OFFICES
-from store import StoreError
+from store import StoreError, StoreFull
 from store.db import record_audit
 from store.feeds import feed_health
 from store.outreach import (
@@ -575,6 +577,8 @@ class Api:
         except ValueError as exc:  # an expectation of an event the target never had, or the
             # board was closed in the meantime
             raise ApiError(409, "conflict", str(exc), current=None) from None
+        except StoreFull:
+            raise
         except StoreError as exc:
             logger.warning("status update on board %s gave up: %s", board_id, exc)
             raise ApiError(503, "busy", str(exc)) from None
@@ -674,6 +678,9 @@ def _wrap(method: Callable[..., flask.Response]) -> Callable[..., flask.Response
             return method(**kwargs)
         except ApiError as exc:
             return exc.response()
+        except StoreFull as exc:   # any write: opening or closing a board, a status update
+            logger.error("API %s %s refused: %s", flask.request.method, flask.request.path, exc)
+            return error_response(507, "store_full", str(exc))
     return view
 
 
@@ -777,7 +784,7 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*statuses: int) -> dict[str, Any]:
     names = {400: "BadRequest", 401: "Unauthenticated", 403: "Forbidden", 404: "NotFound",
-             409: "Conflict", 422: "Invalid", 503: "Busy"}
+             409: "Conflict", 422: "Invalid", 503: "Busy", 507: "StoreFull"}
     return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in statuses}
 
 
@@ -971,6 +978,8 @@ _RESPONSES = {
     "Invalid": _json(_ref("Error"), "A well-formed body with an invalid value (error.field)."),
     "Busy": _json(_ref("Error"), "Too many concurrent writers on one target; retry (with the "
                   "same request_id)."),
+    "StoreFull": _json(_ref("Error"), "The store's disk is full (code store_full): nothing "
+                       "was written; retry once an administrator has freed space."),
 }
 
 _INCIDENT_FILTERS = [
@@ -1086,7 +1095,7 @@ _PATHS: dict[str, Any] = {
         {"201": _json(_ref("Event"), "Written now (Location: the target's history)."),
          "200": _json(_ref("Event"), "Already stored under this request id (header "
                       "Idempotent-Replayed: true); nothing new was written."),
-         **_errors(400, 401, 403, 404, 409, 422, 503)},
+         **_errors(400, 401, 403, 404, 409, 422, 503, 507)},
         {"required": True, "content": {"application/json": {
             "schema": _ref("StatusUpdate")}}})},
     f"{PREFIX}/boards/{{board_id}}/targets/{{kind}}/{{target_id}}/history": {

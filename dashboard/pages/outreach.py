@@ -30,6 +30,7 @@ from layers.outreach import (
     views,
 )
 from layers.schema import ROLES
+from store import StoreFull
 from store.outreach import (
     BoardNotFound,
     OutreachConflict,
@@ -355,7 +356,7 @@ def save(_clicks: int | None, selected: list | None,
             current().engine, int(board_id or 0), kind, target_id, status, note=note or "",
             actor=auth.current_actor(), now=datetime.now(timezone.utc),
             expected_event_id=int(shown.get("event_id") or 0))
-    except (OutreachConflict, ValueError, BoardNotFound) as exc:
+    except (OutreachConflict, ValueError, BoardNotFound, StoreFull) as exc:
         return f"Not saved: {exc}"
     return (f"Saved at {components.when(event.at)}: {STATUS_LABELS[event.status]} for "
             f"{shown.get('contact') or target_id}.")
