@@ -331,9 +331,10 @@ def _geometry_from_geojson(value: Any) -> BaseGeometry | None:
     if value.get("type") == "LineString" and isinstance(coords, list) and len(coords) == 1:
         value = {"type": "Point", "coordinates": coords[0]}
     try:
-        geom = shapely.geometry.shape(value)
+        with np.errstate(invalid="ignore"):  # NaN vertices: refused by _collect_gis
+            geom = shapely.geometry.shape(value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError,
-            shapely.errors.GEOSException) as exc:
+            shapely.errors.ShapelyError) as exc:
         raise ValueError(f"geometry does not parse: {exc}") from None
     return geom
 
@@ -406,6 +407,11 @@ def _collect_gis(features: Iterable[tuple[str, str, Mapping[str, Any], Any]],
             first = attrs
         if geom is None or geom.is_empty:
             problems.append(f"{label}: no geometry")
+            continue
+        coords = shapely.get_coordinates(geom)
+        if not np.isfinite(coords).all() or np.abs(coords[:, 0]).max() > 360.0 \
+                or np.abs(coords[:, 1]).max() > 90.0:
+            problems.append(f"{label}: coordinates out of range")
             continue
         if kind == "cone":
             if geom.geom_type not in ("Polygon", "MultiPolygon"):

@@ -204,6 +204,25 @@ def test_watch_segments_across_the_antimeridian_are_buffered_and_split() -> None
 # ---------------------------------------------------------------------- rules and errors
 
 
+def test_gis_features_with_coordinates_out_of_range_are_skipped() -> None:
+    # Buffering a watch segment 1.7e15 degrees long crashed the interpreter (GEOS, out of
+    # memory); NaN and infinite vertices raised IndexError.
+    layers = _sandy_geojson()
+    features = layers["warnings"]["features"]
+    good = len(features)
+    for coords in ([[-76.0, 35.0], [1.7e15, 35.0]], [[-76.0, 35.0], [float("nan"), 35.0]],
+                   [[-76.0, 35.0], [-76.0, 95.0]], [[float("inf"), 35.0]]):
+        features.append({"type": "Feature", "properties": {"TCWW": "TWR"},
+                         "geometry": {"type": "LineString", "coordinates": coords}})
+    gis = nhc.read_gis_geojson(warnings=layers["warnings"])
+    assert sum(len(v) for v in gis.warnings.values()) == good
+    assert gis.problems[-4:] == tuple(f"warnings[{good + i}]: coordinates out of range"
+                                      for i in range(4))
+    result = nhc.parse_gis_geojson(now=NOW, cone=layers["cone"], points=layers["points"],
+                                   warnings=layers["warnings"])
+    assert all(_within_world(h.geometry) for h in result.hazards)
+
+
 @pytest.mark.parametrize(("classification", "kt", "expected"), [
     ("HU", 120, "extreme"), ("HU", 96, "extreme"), ("HU", 95, "severe"),
     ("HU", None, "severe"), ("TS", 40, "moderate"), ("STS", 45, "moderate"),
