@@ -204,6 +204,14 @@ def test_entity_attacks_are_refused_by_defusedxml(payload: bytes | str) -> None:
     assert isinstance(caught.value.__cause__, defusedxml.DefusedXmlException)
 
 
+@pytest.mark.parametrize("encoding", ["TTF-8", "utf-32"])
+def test_declared_encoding_that_cannot_be_read_is_a_format_error(encoding: str) -> None:
+    # LookupError (unknown codec) and ValueError (multi-byte) escaped the XML parser
+    payload = f'<?xml version="1.0" encoding="{encoding}"?><rss version="2.0"/>'.encode()
+    with pytest.raises(FeedFormatError, match="unusable encoding"):
+        gdacs.parse_gdacs(payload, now=NOW)
+
+
 def test_arguments_are_checked_at_the_door() -> None:
     with pytest.raises(ValueError, match="now must be a UTC-aware datetime"):
         gdacs.parse_gdacs(RSS.read_bytes(), now=datetime(2020, 1, 1))  # noqa: DTZ001
