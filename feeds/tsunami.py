@@ -102,7 +102,10 @@ def _iso_time(text: str, name: str) -> datetime | None:
         raise _ItemError(f"{name} is not an ISO 8601 time: {text[:40]!r}") from exc
     if when.tzinfo is None:
         raise _ItemError(f"{name} has no UTC offset: {text[:40]!r}")
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise _ItemError(f"{name} is out of range in UTC: {text[:40]!r}") from exc
 
 
 # --------------------------------------------------------------------------- CAP areas

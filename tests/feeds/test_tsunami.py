@@ -204,6 +204,11 @@ def test_english_info_is_chosen_and_cap_1_1_is_read() -> None:
      "sent is not an ISO 8601 time"),
     (_cap(_info()).replace(b"2024-01-01T10:00:00-00:00", b"2024-01-01T10:00:00"),
      "sent has no UTC offset"),
+    # OverflowError before: both lie outside datetime's years once in UTC
+    (_cap(_info()).replace(b"2024-01-01T10:00:00-00:00", b"0001-01-01T00:00:00+14:00"),
+     "sent is out of range in UTC"),
+    (_cap(_info(extra="<effective>9999-12-31T23:59:59-12:00</effective>")),
+     "effective is out of range in UTC"),
 ])
 def test_unusable_message_is_skipped_and_counted(payload: bytes, reason: str) -> None:
     result = tsunami.parse_cap(payload, now=NOW)
@@ -256,6 +261,13 @@ def _atom(*links: str | None) -> bytes:
             'xmlns:geo="http://www.w3.org/2003/01/geo/wgs84_pos#">'
             "<id>urn:uuid:feed</id><title>Tsunami Information Statement</title>"
             "<updated>2022-08-01T00:40:48Z</updated>" + "".join(entries) + "</feed>").encode()
+
+
+def test_atom_entry_time_out_of_range_is_left_out() -> None:
+    feed = tsunami.parse_atom(_atom("https://www.tsunami.gov/x/PAAQCAP.xml").replace(
+        b"<updated>2022-08-01T00:40:48Z</updated><geo:lat>",
+        b"<updated>9999-12-31T23:59:59-12:00</updated><geo:lat>"), now=NOW)
+    assert [e.updated for e in feed.entries] == [None]
 
 
 def test_atom_entries_name_their_cap_documents() -> None:
