@@ -242,6 +242,11 @@ def _area(rows: list[_Row], geography: Geography, county_names: Mapping[str, str
             list(dict.fromkeys(unplaced)))
 
 
+def _iso(value: datetime | None) -> str | None:
+    """A time as ISO 8601 text: properties hold JSON values only (the store keeps them so)."""
+    return None if value is None else value.isoformat()
+
+
 def _hazard(rows: list[_Row], geography: Geography, county_names: Mapping[str, str]
             ) -> Hazard:
     first = rows[0]
@@ -284,7 +289,8 @@ def _hazard(rows: list[_Row], geography: Geography, county_names: Mapping[str, s
             "unplaced_areas": tuple(unplaced),
             "programs": first.programs,
             "request_number": first.request_number,
-            "last_refresh": max((r.last_refresh for r in rows if r.last_refresh), default=None),
+            "last_refresh": _iso(max((r.last_refresh for r in rows if r.last_refresh),
+                                     default=None)),
         },
     )
 

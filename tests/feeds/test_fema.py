@@ -18,6 +18,7 @@ from feeds.base import FetchContext, MemoryCache
 from feeds.http import HttpClient
 from layers.geography import load_geography
 from settings import Settings
+from store.feeds import hazard_to_row
 from tests.feeds.local_server import Answer, Query
 
 SAMPLE = (Path(__file__).resolve().parent.parent / "fixtures" / "fema"
@@ -252,3 +253,12 @@ def test_geometry_is_polygonal_and_within_range(parsed) -> None:
     assert {g.geom_type for g in geoms} <= {"Polygon", "MultiPolygon"}
     bounds = shapely.bounds(geoms)
     assert (bounds[:, 0] >= -180).all() and (bounds[:, 2] <= 180).all()
+
+
+def test_hazards_can_be_stored(parsed) -> None:
+    # last_refresh was a datetime in properties, which the store refuses (not a JSON value):
+    # every FEMA snapshot failed to be written
+    for hazard in parsed.hazards:
+        hazard_to_row(hazard, stored_at=RUNDATE)
+    refreshed = [h.properties["last_refresh"] for h in parsed.hazards]
+    assert all(isinstance(v, str) and v.endswith("+00:00") for v in refreshed)
