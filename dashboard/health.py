@@ -41,9 +41,10 @@ class Latency:
     """Request durations per (method, route rule, status class), as histogram buckets.
 
     With ``directory`` (several worker processes, see ``app.wsgi``), each process also writes
-    its counts to ``directory/latency-<pid>.json`` at most every ``flush_s`` seconds (and
-    whenever it is scraped), and :meth:`lines` adds up every file there: whichever worker
-    answers the scrape reports the whole server. Files of workers that have gone stay, so the
+    its counts to ``directory/latency-<pid>.json`` from a thread of its own, at most every
+    ``flush_s`` seconds and only after new requests (and whenever it is scraped), so the file
+    is never more than ``flush_s`` behind; :meth:`lines` adds up every file there: whichever
+    worker answers the scrape reports the whole server. Files of workers that have gone stay, so the
     counts never go down while the server runs; the server's start empties the directory.
     """
 
@@ -54,7 +55,8 @@ class Latency:
         self._sums: dict[tuple[str, str, str], float] = defaultdict(float)
         self._directory = directory
         self._flush_s = flush_s
-        self._flushed = 0.0
+        self._flusher_pid = 0   # the process whose flushing thread runs (threads do not fork)
+        self._dirty = threading.Event()
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, f"{status // 100}xx")
@@ -62,18 +64,34 @@ class Latency:
         with self._lock:
             self._counts[key][index] += 1
             self._sums[key] += seconds
-        if self._directory is not None and time.monotonic() - self._flushed >= self._flush_s:
-            self.flush()
+        self._dirty.set()
+        if self._directory is not None and self._flusher_pid != os.getpid():
+            self._start_flusher()
 
     def _snapshot(self) -> dict[tuple[str, str, str], tuple[list[int], float]]:
         with self._lock:
             return {k: (list(v), self._sums[k]) for k, v in self._counts.items()}
 
+    def _start_flusher(self) -> None:
+        with self._lock:
+            if self._flusher_pid == os.getpid():
+                return
+            self._flusher_pid = os.getpid()
+        threading.Thread(target=self._flush_now_and_then, name="latency-flush",
+                         daemon=True).start()
+
+    def _flush_now_and_then(self) -> None:
+        """Every ``flush_s`` seconds, write the counts if requests came since the last write."""
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            self.flush()
+            time.sleep(self._flush_s)
+
     def flush(self) -> None:
         """Write this process's counts to its file in the directory (atomically)."""
         if self._directory is None:
             return
-        self._flushed = time.monotonic()
         rows = [[*key, counts, total] for key, (counts, total) in self._snapshot().items()]
         try:
             self._directory.mkdir(parents=True, exist_ok=True)
