@@ -893,6 +893,13 @@ _SCHEMAS: dict[str, Any] = {
         "data_age_s": {**_nullable("number"), "description": "seconds since the data was "
                        "last known current"},
         "stale": _BOOL, "recorded": _BOOL, "recorded_at": _TIME,
+        "clock_skew_s": {**_nullable("number"), "description": "the feed's clock minus ours "
+                         "at its last answer, in seconds (negative: behind; null: not "
+                         "measured)"},
+        "expiry_lag_s": {"type": "number", "description": "seconds behind our clock at which "
+                         "the feed's expiries are judged (0 unless its clock is behind)"},
+        "clock": {**_nullable("string"), "description": "the skew in words when beyond the "
+                  "tolerance, e.g. \"clock 3 h behind\""},
     }, "How one hazard feed is doing."),
     "Board": _object({
         "board_id": _INT, "name": _STR, "hazard_ids": {"type": "array", "items": _STR},

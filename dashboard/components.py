@@ -60,7 +60,16 @@ def when(value: Any, zone: ZoneInfo = EASTERN) -> str:
 
 
 def feed_state(feed: Any) -> tuple[str, str]:
-    """(text, css class) for one feed's health: live, failing, stale, never polled, recorded."""
+    """(text, css class) for one feed's health: live, failing, stale, never polled, recorded;
+    a live feed whose clock is off ours says so ("live, 2 min old, clock 3 h behind")."""
+    text, css = _feed_state(feed)
+    clock = None if feed.recorded else getattr(feed, "clock", None)
+    if clock:
+        return f"{text}, {clock}", "feed warn" if css == "feed ok" else css
+    return text, css
+
+
+def _feed_state(feed: Any) -> tuple[str, str]:
     if feed.recorded:
         state = f"RECORDED {feed.recorded_at:%Y-%m-%d}"
         if feed.last_outcome == "failed":

@@ -167,6 +167,8 @@ def health(services: Services, now: datetime | None = None) -> tuple[int, dict[s
         "source": f.source, "stale": f.stale, "recorded": f.recorded,
         "last_outcome": f.last_outcome, "consecutive_failures": f.consecutive_failures,
         "data_age_s": None if f.data_age is None else round(f.data_age.total_seconds()),
+        "clock_skew_s": None if f.clock_skew is None else round(f.clock_skew.total_seconds()),
+        "clock": f.clock,
     } for f in feeds]
     view = services.roster_view()
     loaded = view.version is not None
@@ -204,6 +206,14 @@ def metrics_text(services: Services, latency: Latency, now: datetime | None = No
           [(f'{{source="{f.source}"}}', f.consecutive_failures) for f in feeds])
     gauge("feed_items", "Hazards in each feed's stored snapshot.",
           [(f'{{source="{f.source}"}}', f.item_count) for f in feeds])
+    gauge("feed_clock_skew_seconds", "A feed's clock minus ours at its last answer "
+          "(negative: behind); feeds never measured are left out.",
+          [(f'{{source="{f.source}"}}', round(f.clock_skew.total_seconds(), 1))
+           for f in feeds if f.clock_skew is not None])
+    gauge("feed_expiry_lag_seconds", "How far behind our clock a feed's expiries are judged "
+          "(0 unless its clock is behind ours).",
+          [(f'{{source="{f.source}"}}', round(f.expiry_lag.total_seconds(), 1))
+           for f in feeds])
     view = services.roster_view()
     gauge("index_loaded", "1 when a roster and its impact index are loaded.",
           [("", float(view.version is not None))])

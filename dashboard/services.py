@@ -22,7 +22,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
 
@@ -125,7 +125,8 @@ class RosterView:
 HAZARD_COLUMNS = (
     "hazard_id", "key", "source", "event", "category", "severity", "status", "message_type",
     "headline", "area_desc", "url", "sent", "onset", "expires", "recorded_at", "clock",
-    "geometry_method", "placed", "marine_only", "first_seen", "jurisdictions", "offices",
+    "expiry_lag", "geometry_method", "placed", "marine_only", "first_seen", "jurisdictions",
+    "offices",
 )
 
 
@@ -142,11 +143,12 @@ class HazardState:
     roster: RosterData                  # the roster version the pairs refer to
 
     def active_mask(self, now: datetime) -> np.ndarray:
-        """Hazards in force at ``now``: not cancelled and not ended (a recording by its date)."""
+        """Hazards in force at ``now``: not cancelled and not ended (a recording by its date, a
+        feed whose clock is behind ours on its own clock: see feeds/clock.py)."""
         table = self.table
         if table.empty:
             return np.zeros(0, dtype=bool)
-        clock = table["clock"].fillna(pd.Timestamp(now)).to_numpy()
+        clock = (table["clock"].fillna(pd.Timestamp(now)) - table["expiry_lag"]).to_numpy()
         ends = table["expires"]
         open_ended = ends.isna().to_numpy()
         later = np.zeros(len(table), dtype=bool)
@@ -281,17 +283,20 @@ class Services:
     def _build_hazard_state(self, key: tuple[Any, ...], data: RosterData) -> HazardState:
         now = datetime.now(timezone.utc)
         hazards = load_hazards(self.engine, now=now, include_expired=True)
-        recorded = {h.source: h.recorded_at for h in
-                    feed_health(self.engine, now=now, settings=self.settings) if h.recorded}
+        health = feed_health(self.engine, now=now, settings=self.settings)
+        recorded = {h.source: h.recorded_at for h in health if h.recorded}
+        lags = {h.source: h.expiry_lag for h in health if not h.recorded}
         return self.build_state(key, data, hazards, recorded=recorded,
-                                seen=first_seen_times(self.engine))
+                                seen=first_seen_times(self.engine), lags=lags)
 
     def build_state(self, key: tuple[Any, ...], data: RosterData, hazards: list[Hazard], *,
                     recorded: dict[str, Any] | None = None,
-                    seen: dict[str, Any] | None = None) -> HazardState:
+                    seen: dict[str, Any] | None = None,
+                    lags: dict[str, timedelta] | None = None) -> HazardState:
         """The state of ``hazards`` against roster ``data``: shapes, touched jurisdictions and
-        impact pairs (the live feeds' hazards, or a drill's, which never mix)."""
-        recorded, seen = recorded or {}, seen or {}
+        impact pairs (the live feeds' hazards, or a drill's, which never mix). ``lags``: per
+        source, how far behind our clock its expiries are judged (feeds/clock.py)."""
+        recorded, seen, lags = recorded or {}, seen or {}, lags or {}
         states = self.states
         rows, display, areas = [], {}, []
         for hazard in hazards:
@@ -313,6 +318,7 @@ class Services:
                 "expires": hazard.ends or hazard.expires,
                 "recorded_at": recorded.get(hazard.source),
                 "clock": recorded.get(hazard.source),
+                "expiry_lag": lags.get(hazard.source, timedelta(0)),
                 "geometry_method": hazard.geometry_method or "",
                 "placed": hazard.is_placed, "marine_only": marine_only(hazard),
                 "first_seen": seen.get(hazard.hazard_id),
@@ -321,6 +327,7 @@ class Services:
                                             if c not in ("jurisdictions", "offices")])
         for column in ("sent", "onset", "expires", "recorded_at", "clock", "first_seen"):
             table[column] = pd.to_datetime(table[column], utc=True)
+        table["expiry_lag"] = pd.to_timedelta(table["expiry_lag"])
         # Which jurisdictions (and so OFM offices) each area touches, for the area filters.
         touched: list[list[str]] = [[] for _ in rows]
         present = [i for i, a in enumerate(areas) if a is not None]

@@ -27,6 +27,7 @@ class Fetched:
     etag: str | None = None
     last_modified: str | None = None
     content_type: str = ""
+    server_date: datetime | None = None  # the server's clock at the answer (Date + Age)
 
 
 class Client(Protocol):

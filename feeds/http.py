@@ -6,29 +6,44 @@ backoff), which conditional headers to send (ETag, Last-Modified), and whether a
 what it claims (an HTML error page served with status 200 is a failure, so is truncated JSON
 or a body over the size limit). The shell owns the ``requests.Session``, the timeouts and the
 ``User-Agent`` that api.weather.gov requires.
+
+The size limit (``http_max_bytes``) holds for every body, whatever the server says: a declared
+``Content-Length`` over it is refused before any of the body is read; otherwise the body is
+streamed in 64 KiB pieces and the connection dropped as soon as the *decoded* bytes pass the
+limit (a gzip "bomb" small on the wire counts at its decoded size). urllib3 2.7+ decodes at
+most what each read asks for, so no more than the limit plus one piece is ever held.
+Redirects (at most :data:`MAX_REDIRECTS`) are followed here, not by requests, which reads a
+redirect's whole body, unlimited, before following it (even with ``allow_redirects=False``);
+here that body is never read.
+Every answer carries the server's clock (``Date`` plus ``Age``) for :mod:`feeds.clock`.
 """
 
 from __future__ import annotations
 
 import email.utils
+import io
 import json
 import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import requests
 
 from feeds import FeedFormatError, FeedRejected, FeedUnavailable
 from feeds.base import Fetched
+from feeds.clock import server_time
 from settings import Settings
 
 logger = logging.getLogger(__name__)
 
 Expect = Literal["json", "xml", "binary", "any"]
 MAX_RETRY_AFTER_S = 60.0
+MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
+_LIMIT_SETTING = "MISSIONWATCH_HTTP_MAX_BYTES"
 
 # --------------------------------------------------------------------------- the policy
 
@@ -102,8 +117,19 @@ def check_body(body: bytes, content_type: str, expect: Expect) -> None:
 # --------------------------------------------------------------------------- the shell
 
 
+class _Session(requests.Session):
+    """A session that never follows redirects itself (so never reads a redirect's body)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 class HttpClient:
-    """GETs with the policy above; implements :class:`feeds.base.Client`."""
+    """GETs with the policy above; implements :class:`feeds.base.Client`.
+
+    A ``session`` given must be a :class:`requests.Session` that does not follow redirects
+    itself (``get_redirect_target`` returning None), or redirect bodies escape the limit.
+    """
 
     def __init__(
         self,
@@ -117,7 +143,7 @@ class HttpClient:
         self.timeout = (settings.http_connect_timeout_s, settings.http_read_timeout_s)
         self.retries = settings.http_retries
         self.max_bytes = settings.http_max_bytes
-        self.session = session or requests.Session()
+        self.session = session or _Session()
         self.session.headers["User-Agent"] = settings.user_agent
         self.sleep = sleep
         self.clock = clock
@@ -161,8 +187,7 @@ class HttpClient:
               expect: Expect) -> Fetched:
         self.requests_sent += 1
         try:
-            response = self.session.get(url, params=params, headers=headers,
-                                        timeout=self.timeout, stream=True)
+            response = self._follow(url, params, headers)
         except requests.Timeout as exc:
             raise _Retryable(None, None, f"timed out: {type(exc).__name__}") from exc
         except requests.ConnectionError as exc:
@@ -171,10 +196,12 @@ class HttpClient:
             raise _Retryable(None, None, f"request failed: {type(exc).__name__}") from exc
         with response:
             status = response.status_code
+            server_date = server_time(response.headers.get("Date"),
+                                      response.headers.get("Age"))
             if status == 304:
                 return Fetched("not_modified", b"", response.url,
                                response.headers.get("ETag"),
-                               response.headers.get("Last-Modified"))
+                               response.headers.get("Last-Modified"), server_date=server_date)
             if is_retryable(status):
                 raise _Retryable(status, response.headers.get("Retry-After"), f"HTTP {status}")
             if status >= 400:
@@ -183,7 +210,7 @@ class HttpClient:
             if declared and declared.isdigit() and int(declared) > self.max_bytes:
                 raise FeedFormatError(
                     f"{_short(url)}: body of {int(declared):,} bytes is over the limit of "
-                    f"{self.max_bytes:,}")
+                    f"{self.max_bytes:,} bytes ({_LIMIT_SETTING}); not downloaded")
             body = self._read_limited(response, url)
             content_type = response.headers.get("Content-Type", "")
             try:
@@ -191,22 +218,43 @@ class HttpClient:
             except FeedFormatError as exc:
                 raise FeedFormatError(f"{_short(url)}: {exc}") from exc
             return Fetched("fresh", body, response.url, response.headers.get("ETag"),
-                           response.headers.get("Last-Modified"), content_type)
+                           response.headers.get("Last-Modified"), content_type,
+                           server_date=server_date)
+
+    def _follow(self, url: str, params: dict[str, Any] | None,
+                headers: dict[str, str]) -> requests.Response:
+        """The GET's response after up to MAX_REDIRECTS redirects, each closed unread."""
+        for _hop in range(MAX_REDIRECTS + 1):
+            response = self.session.get(url, params=params, headers=headers,
+                                        timeout=self.timeout, stream=True,
+                                        allow_redirects=False)
+            if not response.is_redirect:
+                return response
+            url = urljoin(response.url, response.headers["Location"])
+            params = None  # the new location carries its own query
+            response.close()  # drops the connection: a redirect's body is never read
+        raise FeedRejected(f"{_short(url)}: more than {MAX_REDIRECTS} redirects; not retried")
 
     def _read_limited(self, response: requests.Response, url: str) -> bytes:
-        chunks = []
+        """The decoded body, read in pieces; FeedFormatError once it passes the limit (the
+        caller's ``with response`` then drops the connection: the rest is never fetched)."""
+        buffer = io.BytesIO()  # one growing buffer: getvalue() shares it, no second copy
         size = 0
         try:
             for chunk in response.iter_content(_CHUNK):
                 size += len(chunk)
                 if size > self.max_bytes:
+                    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+                    decoded = f" once decoded ({encoding})" if encoding not in (
+                        "", "identity") else ""
                     raise FeedFormatError(
-                        f"{_short(url)}: body over the limit of {self.max_bytes:,} bytes")
-                chunks.append(chunk)
+                        f"{_short(url)}: body over the limit of {self.max_bytes:,} bytes"
+                        f"{decoded} ({_LIMIT_SETTING}); download stopped")
+                buffer.write(chunk)
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise _Retryable(None, None, f"connection broke while reading: "
                                          f"{type(exc).__name__}") from exc
-        return b"".join(chunks)
+        return buffer.getvalue()
 
 
 class _Retryable(Exception):

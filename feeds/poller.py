@@ -10,6 +10,12 @@ Conditional requests: the poller remembers the ETag / Last-Modified of each sour
 request (the first request of a poll) and offers them on the next poll. When the source then
 answers 304, the poll is "not_modified": the stored snapshot is kept and its date refreshed,
 whatever the module does with the empty body.
+
+Clocks (:mod:`feeds.clock`): each answered poll measures how far the source's clock is off
+ours (the main answer's ``Date``, else future-dated messages) and records it in the source's
+health. A source behind our clock has its expiries judged on its own clock (``now`` minus the
+lag), so an alert it still lists as in force never vanishes because of its clock; one ahead
+is judged on ours. Data age is always measured from our ``now``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 from urllib.parse import urlencode
 
@@ -27,6 +33,7 @@ from sqlalchemy.engine import Engine
 
 from feeds import FeedError, FeedUnavailable
 from feeds.base import Client, FetchContext, Fetched
+from feeds.clock import describe_skew, expiry_lag, measure_skew, newest_sent
 from feeds.model import Hazard, ParseResult
 from feeds.sources import (
     RECORDED_DIR,
@@ -67,6 +74,8 @@ class PollOutcome:
     unplaced: int = 0                # stored hazards without an area
     dropped: int = 0                 # hazards no longer active, left out by reconciliation
     duration_s: float = 0.0
+    clock_skew_s: float | None = None  # the source's clock minus ours (None: not measured)
+    expiry_lag_s: float = 0.0        # its expiries judged this far behind our clock
 
     @property
     def ok(self) -> bool:
@@ -199,22 +208,32 @@ def poll_source(
                 result = None
             else:
                 raise
+        server = tracker.primary.server_date if tracker.primary is not None else None
         if tracker.not_modified:
-            record_poll(engine, name, now=now, outcome="not_modified")
-            outcome = PollOutcome(name, "not_modified",
+            skew = measure_skew(server, None, now=now)
+            record_poll(engine, name, now=now, outcome="not_modified", clock_skew_s=skew)
+            outcome = PollOutcome(name, "not_modified", clock_skew_s=skew,
                                   duration_s=time.perf_counter() - started)
             logger.info("%s: not modified", name)
             return outcome
         assert result is not None
-        kept = _reconcile(module, result.hazards, now)
+        newest = newest_sent(hazard.sent for hazard in result.hazards)
+        skew = measure_skew(server, newest, now=now)
+        lag = expiry_lag(skew, newest, now=now)
+        kept = _reconcile(module, result.hazards, now - timedelta(seconds=lag))
         unplaced = sum(1 for hazard in kept if not hazard.is_placed)
         stored = replace_hazards(engine, name, kept, now=now, skipped=result.skipped,
-                                 unplaced=unplaced, validators=tracker.new_validators())
+                                 unplaced=unplaced, validators=tracker.new_validators(),
+                                 clock_skew_s=skew, expiry_lag_s=lag)
         if result.skipped:
             logger.warning("%s: %d item(s) skipped as malformed", name, result.skipped)
+        if describe_skew(skew):
+            logger.warning("%s: %s; expiries judged %.0f s behind our clock", name,
+                           describe_skew(skew), lag)
         return PollOutcome(name, "fresh", items=stored, skipped=result.skipped,
                            unplaced=unplaced, dropped=len(result.hazards) - len(kept),
-                           duration_s=time.perf_counter() - started)
+                           duration_s=time.perf_counter() - started, clock_skew_s=skew,
+                           expiry_lag_s=lag)
     except Exception as exc:
         reason = short_reason(exc)
         if isinstance(exc, FeedError):

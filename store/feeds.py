@@ -4,6 +4,10 @@ Each source's hazards are one snapshot, replaced whole in one transaction togeth
 source's health row, so a reader sees either the old snapshot or the new one, never a mix, and a
 failed poll leaves both untouched except for the attempt it records. Hazards read back equal to
 what was stored: the record is kept as JSON, the geometry as WKB.
+
+Whether a stored hazard is active is judged on our clock, except for a recording (on its
+original date) and a live source whose clock was measured behind ours (at ``now`` minus its
+``expiry_lag_s``; the rule is in :mod:`feeds.clock`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from feeds.clock import describe_skew
 from feeds.model import Hazard
 from feeds.sources import SOURCE_NAMES, interval_s
 from settings import Settings
@@ -67,17 +72,29 @@ class FeedHealth:
     stale: bool                        # never succeeded, or last success > factor x interval
     recorded: bool                     # the snapshot is a bundled recording, not live data
     recorded_at: datetime | None       # the recording's original date
+    clock_skew: timedelta | None = None  # its clock minus ours at the last answer (measured)
+    expiry_lag: timedelta = timedelta(0)  # its expiries are judged this far behind our clock
+
+    @property
+    def clock(self) -> str | None:
+        """"clock 3 h behind" / "clock 5 h ahead" when the skew is beyond the tolerance."""
+        return describe_skew(None if self.clock_skew is None
+                             else self.clock_skew.total_seconds())
 
     def as_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (ISO times, data age in seconds)."""
+        """A JSON-ready dict (ISO times; data age, clock skew and expiry lag in seconds)."""
         out: dict[str, Any] = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            name = field.name
             if isinstance(value, datetime):
                 value = value.isoformat()
             elif isinstance(value, timedelta):
-                value = value.total_seconds()
-            out["data_age_s" if field.name == "data_age" else field.name] = value
+                value, name = value.total_seconds(), f"{name}_s"
+            elif name in ("data_age", "clock_skew"):  # None: no data / not measured
+                name = f"{name}_s"
+            out[name] = value
+        out["clock"] = self.clock
         return out
 
 
@@ -276,13 +293,18 @@ def replace_hazards(
     skipped: int = 0,
     unplaced: int = 0,
     validators: Validators | None = None,
+    clock_skew_s: float | None = None,
+    expiry_lag_s: float = 0.0,
 ) -> int:
     """Store ``items`` as ``source``'s whole snapshot from a fresh live poll, in one transaction.
 
     The health row says "fresh": last success and data date ``now``, error cleared, the
-    snapshot no longer recorded, ``validators`` kept for the next conditional request.
+    snapshot no longer recorded, ``validators`` kept for the next conditional request, the
+    measured clock skew and the expiry lag its hazards are judged with (:mod:`feeds.clock`).
     Returns the number of hazards stored. Any failure rolls everything back.
     """
+    if expiry_lag_s < 0:
+        raise ValueError(f"expiry_lag_s must be >= 0 (behind our clock), got {expiry_lag_s}")
     snapshot = list(items)
     rows = _prepare(source, snapshot, now)
     health: dict[str, Any] = {
@@ -292,6 +314,7 @@ def replace_hazards(
         "validator_key": None if validators is None else validators.key,
         "etag": None if validators is None else validators.etag,
         "last_modified": None if validators is None else validators.last_modified,
+        "clock_skew_s": clock_skew_s, "expiry_lag_s": float(expiry_lag_s),
     }
     with engine.begin() as connection:
         _first_seen(connection, source, rows, [tuple(h.supersedes) for h in snapshot], now)
@@ -323,6 +346,7 @@ def store_recorded(
         "item_count": len(rows), "skipped": int(skipped), "unplaced": int(unplaced),
         "data_as_of": recorded_at, "recorded": True, "recorded_at": recorded_at,
         "validator_key": None, "etag": None, "last_modified": None,
+        "clock_skew_s": None, "expiry_lag_s": None,
     }
     try:
         with engine.begin() as connection:
@@ -345,10 +369,12 @@ def store_recorded(
 
 
 def record_poll(
-    engine: Engine, source: str, *, now: datetime, outcome: Outcome, reason: str | None = None
+    engine: Engine, source: str, *, now: datetime, outcome: Outcome, reason: str | None = None,
+    clock_skew_s: float | None = None,
 ) -> None:
-    """Record a poll that stored nothing: "not_modified" (data confirmed current) or
-    "failed" (``reason`` kept; the snapshot and its date stay as they were)."""
+    """Record a poll that stored nothing: "not_modified" (data confirmed current; the clock
+    skew measured on the answer kept) or "failed" (``reason`` kept; the snapshot, its date and
+    its clock stay as they were)."""
     _require_aware("now", now)
     if outcome not in ("not_modified", "failed"):
         raise ValueError(f"outcome must be not_modified or failed, got {outcome!r} "
@@ -363,7 +389,8 @@ def record_poll(
                   "last_outcome": "failed", "last_error": error, "consecutive_failures": 1}
     else:
         update = {"last_attempt": now, "last_success": now, "last_outcome": "not_modified",
-                  "last_error": None, "consecutive_failures": 0, "data_as_of": now}
+                  "last_error": None, "consecutive_failures": 0, "data_as_of": now,
+                  "clock_skew_s": clock_skew_s}
         insert = {**_HEALTH_DEFAULTS, "source": source, **update}
     with engine.begin() as connection:
         _upsert(connection, health_table, insert, update)
@@ -400,13 +427,14 @@ def hazards_stamp(engine: Engine) -> tuple[Any, ...]:
     """A cheap value that changes whenever any source's stored snapshot changes.
 
     Per source: row count and the oldest and newest ``stored_at`` (every swap writes one poll
-    time to all its rows), plus the recorded label. Caches of what is derived from the hazards
-    (impact pairs, display shapes) are keyed by it, so a reader never rebuilds them per request.
+    time to all its rows), plus the recorded label and the expiry lag. Caches of what is
+    derived from the hazards (impact pairs, display shapes) are keyed by it, so a reader never
+    rebuilds them per request.
     """
     query = sa.select(hazards.c.source, sa.func.count(), sa.func.min(hazards.c.stored_at),
                       sa.func.max(hazards.c.stored_at)).group_by(hazards.c.source)
     labels = sa.select(health_table.c.source, health_table.c.recorded,
-                       health_table.c.recorded_at)
+                       health_table.c.recorded_at, health_table.c.expiry_lag_s)
     with engine.connect() as connection:
         rows = sorted(tuple(_utc(v) if isinstance(v, datetime) else v for v in row)
                       for row in connection.execute(query).all())
@@ -430,7 +458,8 @@ def load_hazards(
     """The stored hazards, by source and id; by default only those active at ``now``.
 
     A recorded snapshot is judged on its own clock: its hazards count as active if they were
-    active at the recording's original date (they are labelled recorded by feed_health).
+    active at the recording's original date (they are labelled recorded by feed_health). A
+    live source measured behind our clock is judged at ``now`` minus its expiry lag.
     """
     _require_aware("now", now)
     query = sa.select(hazards.c.source, hazards.c.record, hazards.c.geometry_wkb).order_by(
@@ -449,6 +478,8 @@ def load_hazards(
             clock = now_utc
             if info is not None and info["recorded"] and info["recorded_at"] is not None:
                 clock = info["recorded_at"]
+            elif info is not None and info.get("expiry_lag_s"):
+                clock = now_utc - timedelta(seconds=info["expiry_lag_s"])
             if not hazard.active(clock):
                 continue
         out.append(hazard)
@@ -484,6 +515,9 @@ def feed_health(engine: Engine, *, now: datetime, settings: Settings) -> list[Fe
             unplaced=int(row["unplaced"]), data_as_of=data_as_of,
             data_age=None if data_as_of is None else now_utc - data_as_of,
             stale=stale, recorded=bool(row["recorded"]), recorded_at=row.get("recorded_at"),
+            clock_skew=None if row.get("clock_skew_s") is None
+            else timedelta(seconds=row["clock_skew_s"]),
+            expiry_lag=timedelta(seconds=row.get("expiry_lag_s") or 0.0),
         ))
     return out
 

@@ -133,6 +133,10 @@ feed_health = sa.Table(
     sa.Column("last_modified", sa.Text, nullable=True),
     sa.Column("recorded", sa.Boolean, nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=True),
+    # the source's clock minus ours at the last answer (s; None: not measured), and how far
+    # behind our clock its expiries are judged (s; None or 0: on our clock), feeds/clock.py
+    sa.Column("clock_skew_s", sa.Float, nullable=True),
+    sa.Column("expiry_lag_s", sa.Float, nullable=True),
 )
 
 # Small persistent cache of the sources (zone shapes, GIS products): feeds.base.Cache.
