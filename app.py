@@ -476,6 +476,8 @@ def cmd_feeds_status(settings: Settings, args: argparse.Namespace) -> int:
         state = "STALE" if h.stale else "ok"
         if h.recorded:
             state += f", recorded {_when(h.recorded_at)} (not live)"
+        if h.clock and not h.recorded:
+            state += f", {h.clock}"
         if h.last_outcome == "failed" and h.last_error:
             state += f", {h.consecutive_failures} failure(s): {h.last_error}"
         print(f"{h.source:<9} {h.last_outcome or 'never':<13} {_when(h.last_success):<21} "
