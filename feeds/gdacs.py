@@ -115,7 +115,10 @@ def _rfc822(text: str, name: str) -> datetime | None:
         raise _ItemError(f"{name} is not an RFC 822 date: {text[:40]!r}") from exc
     if when.tzinfo is None:  # "-0000": UTC, origin unknown (RFC 2822)
         when = when.replace(tzinfo=timezone.utc)
-    return when.astimezone(timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError as exc:  # 31 Dec 9999 23:59:59 -1200 is in year 10000 in UTC
+        raise _ItemError(f"{name} is out of range in UTC: {text[:40]!r}") from exc
 
 
 def _point(item: Element) -> tuple[float, float] | None:

@@ -204,6 +204,19 @@ def test_entity_attacks_are_refused_by_defusedxml(payload: bytes | str) -> None:
     assert isinstance(caught.value.__cause__, defusedxml.DefusedXmlException)
 
 
+@pytest.mark.parametrize("field", ["pubDate", "gdacs:fromdate"])
+def test_dates_outside_the_years_of_datetime_skip_the_item(field: str) -> None:
+    # OverflowError escaped parse_gdacs before
+    item = (f"<item><gdacs:eventtype>DR</gdacs:eventtype><gdacs:eventid>1</gdacs:eventid>"
+            f"<gdacs:episodeid>1</gdacs:episodeid>"
+            f"<{field}>Fri, 31 Dec 9999 23:59:59 -1200</{field}></item>")
+    payload = (f'<rss version="2.0" xmlns:gdacs="http://www.gdacs.org"><channel>{item}'
+               "</channel></rss>")
+    result = gdacs.parse_gdacs(payload, now=NOW)
+    assert (result.hazards, result.skipped) == ((), 1)
+    assert f"{field} is out of range in UTC" in result.problems[0]
+
+
 @pytest.mark.parametrize("encoding", ["TTF-8", "utf-32"])
 def test_declared_encoding_that_cannot_be_read_is_a_format_error(encoding: str) -> None:
     # LookupError (unknown codec) and ValueError (multi-byte) escaped the XML parser
