@@ -70,7 +70,10 @@ def parse_iso_utc(value: Any, name: str) -> datetime:
         raise ValueError(f"{name} is not an ISO 8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{name} has no UTC offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        raise ValueError(f"{name} is out of range in UTC: {value!r}") from None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ from feeds.model import (
     URGENCIES,
     Hazard,
     ParseResult,
+    parse_iso_utc,
 )
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
@@ -154,3 +155,10 @@ def test_geometry_digest_follows_the_area_only() -> None:
 def test_parse_result_counts_default_to_zero() -> None:
     result = ParseResult(hazards=(_hazard(),))
     assert (result.skipped, result.unplaced, result.problems) == (0, 0, ())
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00"])
+def test_iso_times_outside_the_years_of_datetime_are_value_errors(text: str) -> None:
+    # astimezone raised OverflowError, which the FEMA and NHC parsers did not expect
+    with pytest.raises(ValueError, match="lastUpdate is out of range in UTC"):
+        parse_iso_utc(text, "lastUpdate")
