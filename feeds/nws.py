@@ -266,7 +266,10 @@ def _parse_time(field: str, value: Any) -> datetime | None:
         raise _Skip(f"{field} is not an ISO-8601 time{hint}: {value[:40]!r}") from None
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise _Skip(f"{field} has no UTC offset: {value[:40]!r}")
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        raise _Skip(f"{field} is out of range in UTC: {value[:40]!r}") from None
 
 
 def _text(props: Mapping[str, Any], field: str) -> str:

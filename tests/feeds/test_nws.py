@@ -322,6 +322,15 @@ def test_nested_geometry_of_unknown_type_is_skipped_not_crashed() -> None:
         nws.parse_zone({"type": "Feature", "geometry": nested, "properties": {}})
 
 
+def test_time_outside_the_years_of_datetime_skips_the_feature() -> None:
+    feature = _pynws_feature()
+    feature["properties"]["onset"] = "0001-01-01T00:00:00+14:00"  # OverflowError before
+    result = nws.parse_alerts(_collection(feature))
+    assert (result.hazards, result.skipped) == ((), 1)
+    assert result.problems[0] == ("feature 0: onset is out of range in UTC: "
+                                  "'0001-01-01T00:00:00+14:00'")
+
+
 def test_repeated_ids() -> None:
     first = _pynws_feature()
     changed = _pynws_feature()
