@@ -231,11 +231,15 @@ def _feature_hazard(feature: Any, area: ShakeArea | None) -> Hazard:
     alert = _text(props.get("alert")).lower() or None
     if alert not in _PAGER_SEVERITY:
         alert = None
+    sig_int = None if sig is None else int(sig)
+    try:
+        expires = origin + display_window(sig_int, alert)
+    except OverflowError as exc:  # an origin in the last days of year 9999
+        raise _ItemError(f"time too late to expire: {props.get('time')!r}") from exc
     tsunami = props.get("tsunami") in (1, True, "1")
     event_type = _text(props.get("type")).lower() or "earthquake"
     mag_type = _text(props.get("magType"))
     review = _text(props.get("status")).lower()
-    sig_int = None if sig is None else int(sig)
 
     parts = [f"PAGER {alert}"] if alert else []
     if mag is not None:
@@ -280,7 +284,7 @@ def _feature_hazard(feature: Any, area: ShakeArea | None) -> Hazard:
             source_severity=", ".join(parts),
             message_type="cancel" if review == "deleted" else "alert",
             sent=updated, effective=origin, onset=origin,
-            expires=origin + display_window(sig_int, alert),
+            expires=expires,
             headline=title, description=description, area_desc=place,
             url=_text(props.get("url")), properties=properties, **geo,
         )

@@ -195,6 +195,14 @@ def test_contour_lines_with_coordinates_out_of_range_are_ignored() -> None:
     assert area is not None and area.geometry.equals(shapely.box(0, 0, 2, 2))
 
 
+def test_origin_too_late_to_expire_is_skipped() -> None:
+    # origin 9999-12-31T23:59:59Z: adding the display window raised OverflowError
+    late = _quake(-118.0, 35.0, time=253402300799000)
+    result = usgs.parse_summary({"type": "FeatureCollection", "features": [late]}, now=NOW)
+    assert (result.hazards, result.skipped) == ((), 1)
+    assert "time too late to expire" in result.problems[0]
+
+
 def test_summary_with_a_shakemap_area_uses_contours() -> None:
     area = usgs.shakemap_area(CONTOURS.read_bytes(), epicentre=CONTOUR_EPICENTRE)
     result = usgs.parse_summary(SIGNIFICANT.read_bytes(), now=NOW,
