@@ -150,6 +150,10 @@ def _row(item: Any) -> _Row:
         ("IH", "ihProgramDeclared"), ("IA", "iaProgramDeclared"),
         ("PA", "paProgramDeclared"), ("HM", "hmProgramDeclared")) if item.get(key) is True)
     request = item.get("declarationRequestNumber")
+    declared = _time(item, "declarationDate", required=True)
+    if declared > datetime.max.replace(tzinfo=timezone.utc) - timedelta(days=OPEN_WINDOW_DAYS):
+        raise ValueError(f"declarationDate is too late to be open for {OPEN_WINDOW_DAYS} days, "
+                         f"got {item.get('declarationDate')!r}")
     return _Row(
         declaration=declaration,
         declaration_type=declaration_type,
@@ -157,7 +161,7 @@ def _row(item: Any) -> _Row:
         state=_text(item, "state", _USPS),
         title=_text(item, "declarationTitle"),
         incident_type=_text(item, "incidentType"),
-        declared=_time(item, "declarationDate", required=True),  # type: ignore[arg-type]
+        declared=declared,  # type: ignore[arg-type]
         begins=_time(item, "incidentBeginDate", required=False),
         ends=_time(item, "incidentEndDate", required=False),
         area_name=_text(item, "designatedArea"),

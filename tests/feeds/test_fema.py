@@ -144,6 +144,15 @@ def test_malformed_rows_are_skipped_with_index_and_reason(payload, geography) ->
                                        (rows[0], rows[5])})
 
 
+def test_declaration_too_late_to_stay_open_is_skipped(payload, geography) -> None:
+    # adding the 30-day window to 9999-12-31 raised OverflowError out of the parser
+    row = {**payload[fema.ENTITY][0], "declarationDate": "9999-12-31T00:00:00.000Z",
+           "incidentEndDate": None}
+    result = fema.parse_declarations({fema.ENTITY: [row]}, now=RUNDATE, geography=geography)
+    assert (result.hazards, result.skipped) == ((), 1)
+    assert "declarationDate is too late" in result.problems[0]
+
+
 def test_unknown_county_code_is_unplaced(payload, geography) -> None:
     row = copy.deepcopy(payload[fema.ENTITY][0])
     row.update(fipsCountyCode="999", placeCode="99999", designatedArea="Nowhere (County)")
