@@ -455,7 +455,7 @@ def cmd_feeds_poll(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     print(f"Polling {', '.join(names)} (Ctrl+C to stop; a second poller on the same store "
           "stands by until this one stops)...", file=sys.stderr)
-    run_poller(engine, settings, stop, sources=names)
+    run_poller(engine, settings, stop, sources=names, check_s=args.lease_check)
     print("Poller stopped.", file=sys.stderr)
     return EXIT_OK
 
@@ -1105,6 +1105,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "or not modified), 1 otherwise.")
     poll.add_argument("--once", action="store_true", help="poll each source once and exit")
     poll.add_argument("--source", choices=SOURCE_NAMES, help="only this source")
+    poll.add_argument("--lease-check", type=float, default=15.0, metavar="S",
+                      help="seconds between checks of the poller lease: how soon a standby "
+                           "takes over, or polling resumes after a database restart "
+                           "(default 15)")
     poll.set_defaults(func=cmd_feeds_poll)
     status = feeds_commands.add_parser(
         "status", help="per source: last poll, last success, data age, items, stale",

@@ -419,7 +419,8 @@ def run_poller(
                         logger.warning("recorded snapshots not loaded: %s", short_reason(exc))
                     scheduler = start_scheduler(engine, settings, client=client, sources=names)
                 elif not waiting_logged:
-                    logger.info("another poller holds the lease: standing by")
+                    logger.info("the poller lease is not free (another poller holds it, or "
+                                "the store does not answer): standing by")
                     waiting_logged = True
             elif not lease.held():
                 logger.warning("poller lease lost (the store restarted?): polling paused "
