@@ -162,13 +162,21 @@ def _read_geojson(path: Path) -> pd.DataFrame:
     data = json.loads(path.read_text(encoding="utf-8-sig"))
     if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
         raise RosterFileError(f"{path}: a GeoJSON roster must be a FeatureCollection")
+    features = data.get("features") or []
+    if not isinstance(features, list):
+        raise RosterFileError(f"{path}: 'features' must be a list")
     records = []
-    for number, feature in enumerate(data.get("features") or [], start=1):
-        props = dict((feature or {}).get("properties") or {})
-        geometry = (feature or {}).get("geometry")
+    for number, item in enumerate(features, start=1):
+        feature = item or {}
+        if not isinstance(feature, dict) or not isinstance(feature.get("properties") or {}, dict):
+            raise RosterFileError(f"{path}: feature {number} is not a GeoJSON Feature with "
+                                  "properties (an object)")
+        props = dict(feature.get("properties") or {})
+        geometry = feature.get("geometry")
         if geometry:
-            coords = geometry.get("coordinates") if geometry.get("type") == "Point" else None
-            if not coords or len(coords) < 2:
+            point = isinstance(geometry, dict) and geometry.get("type") == "Point"
+            coords = geometry.get("coordinates") if point else None
+            if not isinstance(coords, list) or len(coords) < 2:
                 props["lon"], props["lat"] = "not a Point", "not a Point"
                 props["_geometry_error"] = f"feature {number}: geometry must be a Point"
             else:

@@ -218,6 +218,32 @@ def test_unreadable_files_are_refused_with_a_reason(tmp_path: Path) -> None:
         read_table(latin1, "missions")
 
 
+@pytest.mark.parametrize("features", [
+    ["not a feature"], [{"type": "Feature", "properties": "name"}],
+    [{"type": "Feature", "properties": ["a", "b"]}], {"0": {}},
+])
+def test_geojson_features_that_are_not_objects_are_refused(features, tmp_path: Path) -> None:
+    # AttributeError, ValueError or TypeError escaped read_table before
+    path = tmp_path / "people.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    with pytest.raises(RosterFileError, match=r"feature 1 is not|'features' must be a list"):
+        read_table(path, "people")
+
+
+@pytest.mark.parametrize("geometry", [
+    "POINT (1 2)", {"type": "Point", "coordinates": 7.5},
+    {"type": "Point", "coordinates": {"0": -77.0, "1": 38.9}},
+])
+def test_geojson_point_that_is_not_a_list_is_a_row_problem(geometry, tmp_path: Path) -> None:
+    # TypeError or KeyError escaped read_table before
+    props = {c: "" for c in PERSON_COLUMNS if c not in ("lat", "lon")}
+    path = tmp_path / "people.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": props, "geometry": geometry}]}))
+    table = read_table(path, "people")
+    assert table.frame["_geometry_error"].tolist() == ["feature 1: geometry must be a Point"]
+
+
 def test_stats_count_immunity_and_jurisdictions(roster) -> None:
     missions, people = roster
     check = _check(missions, people)
