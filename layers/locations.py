@@ -142,7 +142,7 @@ def read_table(path: str | Path, kind: str) -> RawTable:
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
             rows = np.arange(len(frame)) + 2
         elif suffix in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+            frame = _read_xlsx(path, kind)
             rows = np.arange(len(frame)) + 2
         elif suffix in (".geojson", ".json"):
             frame = _read_geojson(path)
@@ -156,6 +156,19 @@ def read_table(path: str | Path, kind: str) -> RawTable:
     except (pd.errors.ParserError, pd.errors.EmptyDataError, json.JSONDecodeError) as exc:
         raise RosterFileError(f"{kind} file {path} cannot be parsed: {exc}") from exc
     return _as_raw(frame, rows, str(path), kind)
+
+
+def _read_xlsx(path: Path, kind: str) -> pd.DataFrame:
+    """The first sheet of a workbook as strings; RosterFileError if it cannot be read.
+
+    A damaged workbook makes openpyxl fail in many ways (a bad zip or CRC, a missing part,
+    malformed XML, no worksheet, an unsupported compression, ...); they all mean the same.
+    """
+    try:
+        return pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
+    except Exception as exc:
+        raise RosterFileError(f"{kind} file {path} is not a readable XLSX workbook "
+                              f"({type(exc).__name__}: {str(exc)[:80]})") from exc
 
 
 def _read_geojson(path: Path) -> pd.DataFrame:

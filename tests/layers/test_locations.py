@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -242,6 +243,28 @@ def test_geojson_point_that_is_not_a_list_is_a_row_problem(geometry, tmp_path: P
         {"type": "Feature", "properties": props, "geometry": geometry}]}))
     table = read_table(path, "people")
     assert table.frame["_geometry_error"].tolist() == ["feature 1: geometry must be a Point"]
+
+
+def test_damaged_workbook_is_refused_with_a_reason(roster, tmp_path: Path) -> None:
+    # KeyError, zipfile.BadZipFile or ElementTree.ParseError escaped read_table before
+    missions, _ = roster
+    good = tmp_path / "good.xlsx"
+    missions.head(3).to_excel(good, index=False)
+    with zipfile.ZipFile(good) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    damaged = {
+        "no_content_types.xlsx": {k: v for k, v in parts.items()
+                                  if k != "[Content_Types].xml"},
+        "bad_sheet_xml.xlsx": {**parts, "xl/worksheets/sheet1.xml": b"<worksheet><"},
+    }
+    for name, members in damaged.items():
+        with zipfile.ZipFile(tmp_path / name, "w") as book:
+            for member, data in members.items():
+                book.writestr(member, data)
+    (tmp_path / "not_a_zip.xlsx").write_bytes(b"mission_id,name\n")
+    for name in (*damaged, "not_a_zip.xlsx"):
+        with pytest.raises(RosterFileError, match="not a readable XLSX workbook"):
+            read_table(tmp_path / name, "missions")
 
 
 def test_stats_count_immunity_and_jurisdictions(roster) -> None:
