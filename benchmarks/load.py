@@ -903,14 +903,15 @@ def render(result: dict[str, Any]) -> str:
     out.append("  slowest: " + ", ".join(f"{s['kind']} {s['ms']:,} ms at +{s['at_s']:.0f} s"
                                          for s in result["slowest"]))
     out += ["", f"{'process':<36} {'pid':>7} {'CPU s':>7} {'% core':>7} {'RSS MiB':>8} "
-            f"{'USS MiB':>8} {'PSS MiB':>8} {'peak RSS':>9}"]
+            f"{'USS MiB':>8} {'PSS MiB':>8} {'peak RSS':>9} {'requests':>9}"]
     for p in result["processes"]:
         if "cpu_s" not in p:
             out.append(f"{p['role']:<36} {p['pid']:>7}")
             continue
         out.append(f"{p['role'] + (' (new)' if p['new_during_run'] else ''):<36} {p['pid']:>7} "
                    f"{p['cpu_s']:>7.1f} {p['cpu_pct_of_core']:>7.1f} {p['rss_mib']:>8.0f} "
-                   f"{p['uss_mib']:>8.0f} {p['pss_mib']:>8.0f} {p['peak_rss_mib']:>9.0f}")
+                   f"{p['uss_mib']:>8.0f} {p['pss_mib']:>8.0f} {p['peak_rss_mib']:>9.0f} "
+                   f"{p.get('requests') if p.get('requests') is not None else '':>9}")
     pg = result["postgres"]
     out.append(f"{'postgres backends (' + str(pg['backends']) + ')':<36} {'':>7} "
                f"{pg['cpu_s']:>7.1f} {pg['cpu_pct_of_core']:>7.1f}")
@@ -931,6 +932,9 @@ def render(result: dict[str, Any]) -> str:
                f"{v['half_stored']}, foreign {v['foreign']}, broken chains "
                f"{v['broken_chains']}: " + ("every acknowledged update is stored exactly once"
                                             if v["ok"] else "FAILED"))
+    out.append(f"server: gunicorn {'running' if result['gunicorn_alive'] else 'EXITED'} at the "
+               f"end; {result['server_errors_logged']} error or traceback line(s) in its log; "
+               f"client failures: {result['client_crashes'] or 'none'}")
     f = result["feeds"]
     out.append(f"feeds: payloads changed {f['payload_changes']} times; requests served "
                f"{f['hits']}; distinct wall map versions seen {f['wall_map_versions']}")
@@ -1149,6 +1153,9 @@ def run_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         metrics, scraper = metrics_check(run, folder, walls[0], workers=master_workers(master),
                                          client_requests=answered, last_request=last_request)
         records += scraper.records
+        for process in processes:
+            if process["role"] == "worker":
+                process["requests"] = _served(folder, process["pid"])
         verdict = verify(engine, work.board_id, outcomes)
         result = summarise(records, duration)
         result.update(
@@ -1183,6 +1190,15 @@ def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(1)
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _served(data_dir: Path, pid: int) -> int | None:
+    """Requests a worker has answered, from the counts it shares in DATA_DIR/metrics."""
+    try:
+        rows = json.loads((data_dir / "metrics" / f"latency-{pid}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return sum(sum(counts) for *_, counts, _total in rows)
 
 
 def _errors_logged(log: Path) -> int:
