@@ -43,6 +43,7 @@ from store.tables import outreach_boards, outreach_events, outreach_targets
 logger = logging.getLogger(__name__)
 
 MAX_HAZARDS_PER_BOARD = 25
+BOARD_LOCK_SPACE = 0x4D57  # PostgreSQL advisory lock space of board openings ("MW")
 MAX_REQUEST_ID_CHARS = 64
 _APPEND_RETRIES = 50
 
@@ -147,6 +148,7 @@ def open_board(engine: Engine, hazard_ids: Sequence[str], *, name: str, actor: s
     name = (name or "").strip()[:200] or ", ".join(ids)[:200]
     key = selection_key(ids)
     with engine.begin() as connection:
+        _serialize_opening(connection, key)
         existing = connection.execute(
             sa.select(outreach_boards).where(
                 outreach_boards.c.selection == key, outreach_boards.c.exercise == exercise,
@@ -163,6 +165,17 @@ def open_board(engine: Engine, hazard_ids: Sequence[str], *, name: str, actor: s
             outreach_boards.c.board_id == board_id)).one()
     logger.info("outreach board %s opened for %d hazard(s)", board_id, len(ids))
     return _board(row), True
+
+
+def _serialize_opening(connection: sa.Connection, key: str) -> None:
+    """Make "find the open board, else open one" one step per selection: coordinators on
+    several workers starting outreach for the same incidents at once get one board. PostgreSQL:
+    a transaction lock on the selection; SQLite: the database's write lock, taken up front."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                           {"space": BOARD_LOCK_SPACE, "key": key})
+    else:  # a write (of nothing) makes SQLite take its write lock before the read
+        connection.execute(outreach_boards.update().where(sa.false()).values(name=""))
 
 
 def get_board(engine: Engine, board_id: int) -> Board:

@@ -153,3 +153,37 @@ def test_concurrent_writers_lose_nothing(store_engine) -> None:
     for _, chain in events.groupby("target_id"):
         ids = list(chain["event_id"])
         assert list(chain["previous_event_id"]) == [0, *ids[:-1]]  # one unbroken chain
+
+
+def test_coordinators_opening_the_same_board_at_once_get_one_board(database_url) -> None:
+    """Two worker processes (two engines), several threads each, all starting outreach for
+    the same incidents at the same moment: one board, opened once, given to everybody."""
+    from store.db import create_engine, migrate
+
+    engines = [create_engine(database_url) for _ in range(2)]
+    migrate(engines[0])
+    barrier = threading.Barrier(8)
+    boards: list = []
+    errors: list = []
+
+    def start(engine) -> None:
+        barrier.wait()
+        try:
+            boards.append(open_board(engine, ["nws:a", "nws:b"], name="flood", actor="c",
+                                     now=NOW))
+        except Exception as exc:  # the test reports any failure below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(engines[i % 2],)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    try:
+        assert not errors, errors
+        assert len({board.board_id for board, _ in boards}) == 1
+        assert sum(created for _, created in boards) == 1
+        assert len(query_audit(engines[0], action="outreach.board")) == 1
+    finally:
+        for engine in engines:
+            engine.dispose()
