@@ -471,7 +471,7 @@ def read_gis_zip(data: bytes) -> StormGis:
         raise FeedFormatError("GIS zip must be non-empty bytes")
     try:
         layers = pyogrio.list_layers(bytes(data))
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError) as exc:
+    except Exception as exc:  # damaged files fail in GDAL and pyogrio in many ways
         raise FeedFormatError(f"GIS zip is not readable: {exc}") from exc
     rows: list[tuple[str, str, Mapping[str, Any], Any]] = []
     storm_id = ""
@@ -484,11 +484,16 @@ def read_gis_zip(data: bytes) -> StormGis:
             storm_id = match.group(1).lower()
         try:
             meta, _fids, geometries, fields = read_layer(bytes(data), layer=str(name))
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-            raise FeedFormatError(f"GIS layer {name} is not readable: {exc}") from exc
-        crs = meta.get("crs")
-        if crs and not CRS.from_user_input(crs).is_geographic:
+            crs = meta.get("crs")
+            geographic = not crs or CRS.from_user_input(crs).is_geographic
+        except Exception as exc:  # a damaged .shp, .dbf or .prj: DataSourceError, CRSError,
+            # UnicodeDecodeError from pyogrio reading a text field, and others
+            raise FeedFormatError(f"GIS layer {name} is not readable: "
+                                  f"{type(exc).__name__}: {exc}") from exc
+        if not geographic:
             raise FeedFormatError(f"GIS layer {name} is not in lon/lat: {crs}")
+        if geometries is None:
+            raise FeedFormatError(f"GIS layer {name} has no geometry (no .shp)")
         columns = [str(c) for c in meta["fields"]]
         for index, wkb in enumerate(geometries):
             attrs = {column: fields[j][index] for j, column in enumerate(columns)}

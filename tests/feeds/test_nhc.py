@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import io
 import json
+import zipfile
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -274,6 +276,23 @@ def test_naive_now_is_refused() -> None:
 def test_unreadable_zip_is_a_format_error(data: bytes) -> None:
     with pytest.raises(FeedFormatError):
         nhc.read_gis_zip(data)
+
+
+def _sandy_layer(layer: str, *, without: str) -> bytes:
+    """One layer of the Sandy zip with one of its members left out."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(SANDY_ZIP) as source, zipfile.ZipFile(out, "w") as target:
+        for ext in ("shp", "shx", "dbf", "prj"):
+            name = f"al182012.017A_{layer}.{ext}"
+            if ext != without:
+                target.writestr(name, source.read(name))
+    return out.getvalue()
+
+
+def test_gis_layer_without_its_shapes_is_a_format_error() -> None:
+    # a zip holding the .dbf but not the .shp raised TypeError (no geometries to iterate)
+    with pytest.raises(FeedFormatError, match=r"GIS layer .* has no geometry"):
+        nhc.read_gis_zip(_sandy_layer("5day_pts", without="shp"))
 
 
 def test_gis_of_another_storm_is_not_used() -> None:
