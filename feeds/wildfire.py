@@ -41,6 +41,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
@@ -217,12 +218,17 @@ def _geometry(value: Any) -> BaseGeometry | None:
         kind = value.get("type") if isinstance(value, Mapping) else type(value).__name__
         raise ValueError(f"geometry must be a Polygon or MultiPolygon, got {kind!r}")
     try:
-        geom = shapely.geometry.shape(value)
+        with np.errstate(invalid="ignore"):  # NaN vertices: refused below
+            geom = shapely.geometry.shape(value)
     except (KeyError, TypeError, ValueError, IndexError, AttributeError,
-            shapely.errors.GEOSException) as exc:
+            shapely.errors.ShapelyError) as exc:
         raise ValueError(f"geometry does not parse: {exc}") from None
     if geom.is_empty:
         return None
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all() or np.abs(coords[:, 0]).max() > 360.0 \
+            or np.abs(coords[:, 1]).max() > 90.0:  # past 180 is normalised, not past 360
+        raise ValueError("geometry has coordinates out of range")
     area = _polygonal(geom)
     if area is None:
         raise ValueError("geometry has no area")

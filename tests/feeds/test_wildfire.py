@@ -124,6 +124,19 @@ def test_malformed_features_are_skipped_with_index_and_reason() -> None:
     assert reasons["features[5]"] == "not a GeoJSON Feature"
 
 
+@pytest.mark.parametrize("corner", [[1.7e15, 44.0], [float("nan"), 44.0], [-121.0, 95.0],
+                                    [-500.0, 44.0]])
+def test_perimeters_with_coordinates_out_of_range_are_skipped(corner: list[float]) -> None:
+    # a vertex at longitude 1.7e15 made the antimeridian normalisation run (practically)
+    # forever: one copy of the shape per whole turn of longitude
+    payload = _page(PAGE2)
+    ring = [[-121.0, 44.0], corner, [-120.0, 45.0], [-121.0, 45.0], [-121.0, 44.0]]
+    payload["features"][0]["geometry"] = {"type": "Polygon", "coordinates": [ring]}
+    result = wildfire.parse_perimeters(payload, now=NOW)
+    assert result.skipped == 1 and len(result.hazards) == 1
+    assert result.problems[0] == "features[0]: geometry has coordinates out of range"
+
+
 def test_ids_fall_back_to_the_unique_fire_identifier_and_missing_ids_are_skipped() -> None:
     payload = _page(PAGE2)
     first, second = payload["features"]
