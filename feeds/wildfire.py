@@ -48,7 +48,7 @@ from shapely.geometry.base import BaseGeometry
 from feeds import FeedError, FeedFormatError, FeedRejected, FeedUnavailable
 from feeds.base import FetchContext
 from feeds.model import Hazard, ParseResult, check_now
-from layers.shapes import normalize_longitudes, repair
+from layers.shapes import repair, split_at_antimeridian, unwrap_longitudes
 
 logger = logging.getLogger(__name__)
 
@@ -198,8 +198,16 @@ def fire_severity(kind: str, acres: float | None, percent_contained: float | Non
 
 
 def _polygonal(geom: BaseGeometry) -> BaseGeometry | None:
-    """Valid Polygon/MultiPolygon within [-180, 180]; None when nothing areal remains."""
-    geom = normalize_longitudes(geom)
+    """Valid Polygon/MultiPolygon within [-180, 180]; None when nothing areal remains.
+
+    Repaired before it is split at the antimeridian: GEOS cannot cut an invalid ring (one
+    vertex with the wrong sign of longitude makes a ring jump across it).
+    """
+    minx, _, maxx, _ = geom.bounds
+    if maxx - minx > 180.0:
+        geom = unwrap_longitudes(geom)
+    geom, _ = repair(geom)
+    geom = split_at_antimeridian(geom)
     geom, _ = repair(geom)
     polygons = [p for p in shapely.get_parts(shapely.get_parts(geom))
                 if p.geom_type == "Polygon" and not p.is_empty]

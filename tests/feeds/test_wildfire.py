@@ -137,6 +137,20 @@ def test_perimeters_with_coordinates_out_of_range_are_skipped(corner: list[float
     assert result.problems[0] == "features[0]: geometry has coordinates out of range"
 
 
+def test_ring_jumping_across_the_antimeridian_is_repaired_before_it_is_split() -> None:
+    # one vertex at +119.59 instead of -119.59 (the perimeter with a hole): splitting the
+    # invalid ring raised GEOSException (TopologyException: side location conflict)
+    payload = _both_pages()
+    feature = next(f for f in payload["features"]
+                   if f["geometry"]["type"] == "Polygon" and len(f["geometry"]["coordinates"]) > 1)
+    feature["geometry"]["coordinates"][0][11][0] = 119.590219
+    payload["features"] = [feature]
+    result = wildfire.parse_perimeters(payload, now=NOW)
+    assert result.skipped == 0
+    geometry = result.hazards[0].geometry
+    assert geometry.is_valid and -180 <= geometry.bounds[0] <= geometry.bounds[2] <= 180
+
+
 def test_ids_fall_back_to_the_unique_fire_identifier_and_missing_ids_are_skipped() -> None:
     payload = _page(PAGE2)
     first, second = payload["features"]
