@@ -100,6 +100,9 @@ PEOPLE = "incident-people.data"
 METRIC_COUNT = re.compile(
     r'^missionwatch_http_request_duration_seconds_count\{method="([^"]*)",route="([^"]*)",'
     r'status="([^"]*)"\} (\d+)$', re.M)
+METRIC_SUM = re.compile(
+    r'^missionwatch_http_request_duration_seconds_sum\{method="([^"]*)",route="([^"]*)",'
+    r'status="([^"]*)"\} ([0-9.]+)$', re.M)
 
 KINDS = {  # kind: label, in the order of the report
     "wall_load": "wall: page load (/wall, layout, dependencies, page)",
@@ -407,9 +410,11 @@ class Http:
                 size = int(response.headers.get("Content-Length") or len(response.content))
         except requests.RequestException as exc:
             self.records.append(Record(kind, at, time.perf_counter() - started,
-                                       type(exc).__name__, True, 0, 0))
+                                       _exception_name(exc), True, 0, 0))
+            cookies = self.session.cookies
             self.session.close()
-            self.session = self._session()  # a fresh connection, as a browser would
+            self.session = self._session()  # a fresh connection, as a browser would,
+            self.session.cookies = cookies  # with the cookies it has
             return None
         good = response.status_code in ok
         self.records.append(Record(kind, at, time.perf_counter() - started,
@@ -431,6 +436,14 @@ class Http:
         except ValueError:
             self.fail("not JSON")
             return None
+
+
+def _exception_name(exc: BaseException) -> str:
+    """``ConnectionError`` and, when urllib3 names it, what lies beneath
+    (``ConnectionError: RemoteDisconnected``)."""
+    inner = re.search(r"\b([A-Z]\w*(?:Error|Disconnected|Timeout))\(", str(exc))
+    name = type(exc).__name__
+    return f"{name}: {inner.group(1)}" if inner and inner.group(1) != name else name
 
 
 class Callbacks:
@@ -834,16 +847,27 @@ def metrics_check(run: Run, data_dir: Path, token: str, *, workers: Sequence[int
             break
         http.call("metrics", "GET", "/metrics")   # a fresh connection: any worker may answer
     response = http.call("metrics", "GET", "/metrics")
-    counted = collections.Counter()
+    counted: collections.Counter[str] = collections.Counter()
+    routes: dict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
     if response is not None:
-        for _method, route, _status, count in METRIC_COUNT.findall(response.text):
+        for method, route, _status, count in METRIC_COUNT.findall(response.text):
             counted["metrics" if route == "/metrics" else "other"] += int(count)
+            routes[f"{method} {route}"][0] += int(count)
+        for method, route, _status, total in METRIC_SUM.findall(response.text):
+            routes[f"{method} {route}"][1] += float(total)
     scrapes = len(http.records)
     return {
         "server_requests_excluding_metrics": counted["other"],
         "client_requests_excluding_metrics": client_requests,
         "server_metrics_requests": counted["metrics"], "metrics_requests_made": scrapes,
         "workers_not_flushed": stale(),
+        # in-worker seconds per route (from arrival in Flask to the answer; queueing in
+        # gunicorn before a thread takes the request is not in it)
+        "server_seconds_by_route": {route: {"count": n, "seconds": round(total, 1),
+                                            "mean_ms": round(1000 * total / n, 1)}
+                                    for route, (n, total) in sorted(
+                                        routes.items(), key=lambda item: -item[1][1])
+                                    if n},
         "match": counted["other"] == client_requests and counted["metrics"] < scrapes,
     }, http
 
@@ -926,6 +950,11 @@ def render(result: dict[str, Any]) -> str:
                f"{m['client_requests_excluding_metrics']:,} answered to the client; /metrics "
                f"itself {m['server_metrics_requests']} of {m['metrics_requests_made']} scrapes "
                f"made: {'MATCH' if m['match'] else 'MISMATCH'}")
+    busiest = list(m.get("server_seconds_by_route", {}).items())[:6]
+    if busiest:
+        out.append("  time in the workers by route (whole server life): " + "; ".join(
+            f"{route} {r['count']:,} x {r['mean_ms']:,.0f} ms = {r['seconds']:,.0f} s"
+            for route, r in busiest))
     v = result["outreach"]
     out.append(f"status updates: {v['requests']:,} sent, {v['acknowledged']:,} acknowledged, "
                f"{v['conflicts']:,} conflicts (409), lost {v['lost']}, half-stored "
