@@ -103,6 +103,9 @@ _RANK = ("extreme", "severe", "moderate", "minor", "unknown")
 
 #: How long a fetched GIS zip is reused for the same storm update (URLs carry the advisory).
 GIS_CACHE_MAX_AGE_S = 6 * 3600.0
+#: Features a GIS layer may hold (a 5-day product has a few dozen); a damaged .dbf header
+#: can claim billions, for which pyogrio would allocate arrays before reading one.
+MAX_GIS_FEATURES = 10_000
 
 _STORM_ID = re.compile(r"^(al|ep|cp)\d{6}$")
 _LAYER_STORM_ID = re.compile(r"^((?:al|ep|cp)\d{6})", re.IGNORECASE)
@@ -483,9 +486,15 @@ def read_gis_zip(data: bytes) -> StormGis:
         if match and not storm_id:
             storm_id = match.group(1).lower()
         try:
+            count = pyogrio.read_info(bytes(data), layer=str(name))["features"]
+            if count > MAX_GIS_FEATURES:
+                raise FeedFormatError(f"GIS layer {name} claims {count} features, more than "
+                                      f"{MAX_GIS_FEATURES}")
             meta, _fids, geometries, fields = read_layer(bytes(data), layer=str(name))
             crs = meta.get("crs")
             geographic = not crs or CRS.from_user_input(crs).is_geographic
+        except FeedFormatError:
+            raise
         except Exception as exc:  # a damaged .shp, .dbf or .prj: DataSourceError, CRSError,
             # UnicodeDecodeError from pyogrio reading a text field, and others
             raise FeedFormatError(f"GIS layer {name} is not readable: "

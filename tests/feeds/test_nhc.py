@@ -295,6 +295,21 @@ def test_gis_layer_without_its_shapes_is_a_format_error() -> None:
         nhc.read_gis_zip(_sandy_layer("5day_pts", without="shp"))
 
 
+def test_gis_layer_claiming_too_many_features_is_refused_before_it_is_read() -> None:
+    # a .dbf header claiming 2**31 - 1 records made pyogrio allocate arrays for all of them:
+    # the worker grew to 24 GB and was killed
+    out = io.BytesIO()
+    with zipfile.ZipFile(SANDY_ZIP) as source, zipfile.ZipFile(out, "w") as target:
+        for ext in ("shp", "shx", "prj"):  # a readable layer beside it
+            name = f"al182012.017A_5day_pgn.{ext}"
+            target.writestr(name, source.read(name))
+        dbf = bytearray(source.read("al182012.017A_5day_pts.dbf"))
+        dbf[4:8] = (2**31 - 1).to_bytes(4, "little")
+        target.writestr("al182012.017A_5day_pts.dbf", bytes(dbf))
+    with pytest.raises(FeedFormatError, match=r"claims 2147483647 features, more than 10000"):
+        nhc.read_gis_zip(out.getvalue())
+
+
 def test_gis_of_another_storm_is_not_used() -> None:
     sandy = nhc.read_gis_zip(SANDY_ZIP.read_bytes())
     result = nhc.parse_current_storms(_json(CURRENT), now=NOW, gis={"ep072026": sandy})
