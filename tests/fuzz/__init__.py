@@ -1,0 +1,1 @@
+"""Fuzz tests: every feed parser and the roster importer against mutated real payloads."""
