@@ -13,6 +13,7 @@ help:
 	@echo "make bench   run the benchmarks (prints ratios against the usual way), the wall"
 	@echo "             display's soak in headless chromium, and the"
 	@echo "             outreach load test (SQLite; PostgreSQL too if TEST_DATABASE_URL is set)"
+	@echo "             and, with TEST_DATABASE_URL, the load test under gunicorn"
 
 install: $(VENV)/.installed
 
@@ -39,3 +40,5 @@ bench: install
 	$(BIN)/python -m benchmarks.outreach_load
 	if [ -n "$$TEST_DATABASE_URL" ]; then \
 		$(BIN)/python -m benchmarks.outreach_load --database-url "$$TEST_DATABASE_URL"; fi
+	if [ -n "$$TEST_DATABASE_URL" ]; then \
+		$(BIN)/python -m benchmarks.load --database-url "$$TEST_DATABASE_URL"; fi
