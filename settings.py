@@ -161,8 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("signin_lockout_minutes", "MISSIONWATCH_SIGNIN_LOCKOUT_MINUTES", 15,
             "How long an account stays locked after too many failed sign-ins.", int),
     Setting("workers", "MISSIONWATCH_WORKERS", 0,
-            "Worker processes under gunicorn (deploy/gunicorn.conf.py); 0 means two per CPU "
-            "core, at most 8. Each holds the roster and its index in memory.", int),
+            "Worker processes under gunicorn (deploy/gunicorn.conf.py); 0 means one per CPU "
+            "core (at least 2, at most 8). Each holds the roster, its index and its caches "
+            "in memory and redoes their work after a change, so more workers than cores only "
+            "cost memory and time (see benchmarks/README.md).", int),
     Setting("threads", "MISSIONWATCH_THREADS", 4,
             "Threads per gunicorn worker: requests one worker answers at once.", int),
     Setting("trusted_proxies", "MISSIONWATCH_TRUSTED_PROXIES", 0,
@@ -308,8 +310,8 @@ class Settings:
 
     @property
     def worker_count(self) -> int:
-        """Gunicorn workers: ``workers``, or two per CPU core (at most 8) when it is 0."""
-        return self.workers or min(8, 2 * (os.cpu_count() or 1))
+        """Gunicorn workers: ``workers``, or one per CPU core (2 to 8) when it is 0."""
+        return self.workers or min(8, max(2, os.cpu_count() or 1))
 
     @property
     def data_path(self) -> Path:

@@ -14,6 +14,7 @@ work over those caches: milliseconds, not a rebuild.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -22,6 +23,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
@@ -48,7 +50,9 @@ from layers.impact import ImpactIndex
 from layers.incidents import RulesInvalid, classify, marine_only
 from layers.locations import roster_locations, roster_stats
 from layers.outreach import (
+    REACHED,
     TARGET_COLUMNS,
+    TARGET_KINDS,
     board_rows,
     describe_targets,
     liaisons,
@@ -65,6 +69,7 @@ from store.outreach import (
     board_version,
     first_seen,
     get_board,
+    latest_status_codes,
     latest_statuses,
 )
 from store.roster import current_import, load_roster
@@ -200,6 +205,26 @@ class Services:
     wall_recent: tuple[float, Any] | None = dataclasses.field(default=None, repr=False)
     drill_states: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
     drill_scenarios: dict[int, Any] = dataclasses.field(default_factory=dict, repr=False)
+    _computing: dict[Any, list[Any]] = dataclasses.field(default_factory=dict, repr=False)
+    _board_keys: dict[int, tuple[Any, dict[str, frozenset[str]]]] = dataclasses.field(
+        default_factory=dict, repr=False)   # board -> (hazard state, its current targets)
+
+    @contextlib.contextmanager
+    def computing(self, key: Any) -> Iterator[None]:
+        """Hold while computing what is cached under ``key``: the threads of this process that
+        want the same thing at once wait for the first and then find it cached, instead of
+        all computing it (50 wall displays connecting at once want the same maps)."""
+        with self._lock:
+            entry = self._computing.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._computing.pop(key, None)
 
     @classmethod
     def from_engine(cls, engine: Engine, settings: Settings) -> Services:
@@ -592,11 +617,15 @@ def incident_view(services: Services, keys: tuple[str, ...], now: datetime,
         if view is not None:
             services._incidents.move_to_end(cache_key)
     if view is None:
-        view = _incident_view(services, state, tuple(keys), now)
-        with services._lock:
-            services._incidents[cache_key] = view
-            while len(services._incidents) > INCIDENT_CACHE_SIZE:
-                services._incidents.popitem(last=False)
+        with services.computing(("incident", cache_key)):
+            with services._lock:
+                view = services._incidents.get(cache_key)
+            if view is None:
+                view = _incident_view(services, state, tuple(keys), now)
+                with services._lock:
+                    services._incidents[cache_key] = view
+                    while len(services._incidents) > INCIDENT_CACHE_SIZE:
+                        services._incidents.popitem(last=False)
     rows = [state.by_key[k] for k in keys]
     hazards = view.hazards.assign(active=state.active_mask(now)[rows])
     return dataclasses.replace(view, hazards=hazards)
@@ -728,12 +757,31 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
             add_targets(services.engine, board.board_id, fresh,
                         now=board.created_at if first else now)
             known.update(fresh)
+    with services._lock:
+        remembered = services._board_keys.get(board.board_id)
+    if remembered is None or remembered[0] != state.key:  # for board_progress
+        keys = {kind: frozenset(targets.loc[targets["target_kind"] == kind, "target_id"])
+                for kind in TARGET_KINDS}
+        with services._lock:
+            services._board_keys[board.board_id] = (state.key, keys)
     version = (board.closed_at, state.key, board_version(services.engine, board.board_id))
     cache_key = (board.board_id, version)
     with services._lock:
         cached = services._boards.get(cache_key)
     if cached is not None:
         return cached
+    with services.computing(("board", cache_key)):
+        with services._lock:
+            cached = services._boards.get(cache_key)
+        return cached if cached is not None else _board_view(
+            services, board, state, targets=targets, view=view, missing=missing,
+            version=version)
+
+
+def _board_view(services: Services, board: Board, state: HazardState, *, targets: pd.DataFrame,
+                view: IncidentView | None, missing: tuple[str, ...],
+                version: tuple[Any, ...]) -> BoardView:
+    cache_key = (board.board_id, version)
     rows = board_rows(targets, latest_statuses(services.engine, board.board_id),
                       first_seen(services.engine, board.board_id), board.created_at)
     gone = ~np.isfinite(rows["order"].to_numpy(dtype=float))
@@ -760,6 +808,36 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
         while len(services._boards) > BOARD_CACHE_SIZE:
             services._boards.popitem(last=False)
     return result
+
+
+def board_progress(services: Services, board: Board, now: datetime) -> dict[str, dict[str, int]]:
+    """Per target kind: total, reached and needs_assistance — the board's :func:`progress`
+    figures the wall display shows, without building the board.
+
+    The board's rows are its current targets and every target with a status, so with the
+    current targets known (remembered by :func:`board_view` for this hazard snapshot) the
+    counts need only each target's latest status: one query, whatever the board's size. When
+    the hazards changed since, the board is built once (which also records new targets).
+    """
+    state = _board_state(services, board, now)
+    with services._lock:
+        known = services._board_keys.get(board.board_id)
+    if known is None or known[0] != state.key or board.closed_at is not None:
+        shown = board_view(services, board.board_id, now).progress
+        return {kind: {name: shown[kind][name] for name in ("total", "reached",
+                                                            "needs_assistance")}
+                for kind in TARGET_KINDS}
+    current = known[1]
+    out = {kind: {"total": len(current[kind]), "reached": 0, "needs_assistance": 0}
+           for kind in TARGET_KINDS}
+    for kind, target_id, status in latest_status_codes(services.engine, board.board_id):
+        if kind not in out:
+            continue
+        counts = out[kind]
+        counts["total"] += target_id not in current[kind]
+        counts["reached"] += status in REACHED
+        counts["needs_assistance"] += status == "reached_needs_assistance"
+    return out
 
 
 def _board_state(services: Services, board: Board, now: datetime) -> HazardState:

@@ -31,7 +31,7 @@ from dashboard.services import (
     HazardState,
     Overview,
     Services,
-    board_view,
+    board_progress,
     hazard_area,
     overview,
 )
@@ -85,7 +85,7 @@ def _outreach(services: Services, now: datetime) -> Outreach:
     totals = dict.fromkeys(("boards", "mr", "mt", "hr", "ht", "na"), 0)
     for board in list_boards(services.engine, exercise=False):
         try:
-            progress = board_view(services, board.board_id, now).progress
+            progress = board_progress(services, board, now)
         except Exception:  # one broken board must not blank the wall
             logger.exception("wall: outreach board %s could not be read", board.board_id)
             continue
@@ -220,11 +220,15 @@ def map_svg(services: Services, wall: Wall, panel_name: str) -> bytes:
         if svg is not None:
             cache.move_to_end(key)
             return svg
-    svg = _render(services, wall, panel_name).encode()
-    with services._lock:
-        cache[key] = svg
-        while len(cache) > MAP_CACHE_SIZE:
-            cache.popitem(last=False)
+    with services.computing(("wall map", key)):  # screens asking at once: rendered once
+        with services._lock:
+            svg = cache.get(key)
+        if svg is None:
+            svg = _render(services, wall, panel_name).encode()
+            with services._lock:
+                cache[key] = svg
+                while len(cache) > MAP_CACHE_SIZE:
+                    cache.popitem(last=False)
     return svg
 
 
@@ -236,7 +240,12 @@ def recent_snapshot(services: Services, max_age_s: float = 2.0) -> Wall:
         cached = services.wall_recent
     if cached is not None and now - cached[0] <= max_age_s:
         return cached[1]
-    return snapshot(services)
+    with services.computing("wall snapshot"):  # one snapshot for the screens asking at once
+        with services._lock:
+            cached = services.wall_recent
+        if cached is not None and time.monotonic() - cached[0] <= max_age_s:
+            return cached[1]
+        return snapshot(services)
 
 
 def map_url(wall: Wall, panel_name: str) -> str:

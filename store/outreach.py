@@ -338,6 +338,20 @@ def latest_statuses(engine: Engine, board_id: int) -> pd.DataFrame:
     return out.loc[:, columns]
 
 
+def latest_status_codes(engine: Engine, board_id: int) -> list[tuple[str, str, str]]:
+    """(target_kind, target_id, status) of every target of the board with an event: its
+    latest status, in one query (for counts; :func:`latest_statuses` has the details)."""
+    events = outreach_events
+    latest = (sa.select(sa.func.max(events.c.event_id).label("event_id"))
+              .where(events.c.board_id == int(board_id))
+              .group_by(events.c.target_kind, events.c.target_id).subquery())
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(events.c.target_kind, events.c.target_id, events.c.status)
+            .join(latest, events.c.event_id == latest.c.event_id)).all()
+    return [tuple(row) for row in rows]
+
+
 def history(engine: Engine, board_id: int, target: tuple[str, str] | None = None,
             ) -> pd.DataFrame:
     """Every event of a board (or one target), oldest first."""

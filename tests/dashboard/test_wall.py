@@ -157,6 +157,39 @@ def test_outreach_totals_count_open_live_boards_and_drills_show_exercise(service
     assert wall.exercise == ("drill outreach board: Hurricane drill",)
 
 
+def test_the_wall_counts_a_board_without_building_it_and_agrees_with_the_board(
+        services, monkeypatch) -> None:
+    from dashboard import services as services_module
+    from dashboard.services import board_progress, board_view
+
+    board, _ = open_board(services.engine, ["nws:flood-dc", "nws:surge-miami"], name="Two",
+                          actor="t", now=NOW)
+    wanted = ("total", "reached", "needs_assistance")
+
+    def from_the_board() -> dict:
+        shown = board_view(services, board.board_id, NOW).progress
+        return {kind: {name: shown[kind][name] for name in wanted} for kind in shown}
+
+    assert board_progress(services, board, NOW) == from_the_board()  # built the first time
+    rows = board_view(services, board.board_id, NOW).rows
+    statuses = ["reached_safe", "reached_needs_assistance", "attempted", "unreachable",
+                "reached_needs_assistance", "reached_safe"]
+    for (kind, target_id), status in zip(rows[["target_kind", "target_id"]].itertuples(
+            index=False), statuses * 3, strict=False):
+        record_status(services.engine, board.board_id, kind, target_id, status, actor="t",
+                      now=NOW)
+    built = []
+    real = services_module._board_view
+    monkeypatch.setattr(services_module, "_board_view",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    counted = board_progress(services, board, NOW)   # statuses changed, hazards did not
+    assert built == []
+    assert counted == from_the_board() and built == [1]
+    assert counted["mission"]["reached"] + counted["household"]["reached"] == 12
+    assert counted["mission"]["needs_assistance"] + \
+        counted["household"]["needs_assistance"] == 6
+
+
 def test_a_cap_exercise_message_shows_the_exercise_banner(services) -> None:
     drill = Hazard("nws:exercise-1", "nws", "Tsunami Warning", "tsunami", severity="extreme",
                    status="exercise", expires=LATER, geometry=DC_BOX,
