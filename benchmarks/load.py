@@ -983,7 +983,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0, help="default 120, at most 600")
     parser.add_argument("--walls", type=int, default=50, help="wall displays (default 50)")
     parser.add_argument("--coordinators", type=int, default=10, help="default 10")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="gunicorn workers (default 2: one per core of this machine)")
     parser.add_argument("--threads", type=int, default=4,
                         help="threads per worker (default 4, the product's default)")
     parser.add_argument("--wall-refresh", type=float, default=5.0,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settings import Settings  # noqa: E402
+from settings import Settings
 
 _settings = Settings.from_env()
 
@@ -31,7 +31,8 @@ threads = _settings.threads
 preload_app = True
 timeout = 120            # a call-list export of a large incident takes a few seconds
 graceful_timeout = 30
-keepalive = 5
+keepalive = 75           # longer than a wall's refresh (30 s) and a proxy's idle timeout (60 s):
+                         # a connection is never closed just as a screen reuses it
 accesslog = "-"
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
