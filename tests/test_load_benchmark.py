@@ -18,28 +18,16 @@ import pytest
 import sqlalchemy as sa
 
 from benchmarks.load import RUN_KINDS
+from tests.conftest import _postgres_admin_url
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRE_POSTGRES = os.environ.get("MISSIONWATCH_REQUIRE_POSTGRES", "") == "1"
 
 
 def _postgres_server() -> str:
     """TEST_DATABASE_URL if it answers; skip otherwise (fail under CI, which sets it)."""
-    url = os.environ.get("TEST_DATABASE_URL", "")
-    if not url:
-        if REQUIRE_POSTGRES:
-            pytest.fail("MISSIONWATCH_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-        pytest.skip("no PostgreSQL (set TEST_DATABASE_URL)")
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as exc:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL at TEST_DATABASE_URL is unreachable: {exc.orig}")
-        pytest.skip("PostgreSQL at TEST_DATABASE_URL is unreachable")
-    finally:
-        engine.dispose()
+    url = _postgres_admin_url()
+    if url is None:
+        pytest.skip("no PostgreSQL reachable (set TEST_DATABASE_URL)")
     return url
 
 

@@ -41,9 +41,8 @@ def test_one_holder_at_a_time_and_the_next_takes_over(store_engine, database_url
         other_engine.dispose()
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # sessions: PostgreSQL
 def test_a_postgres_session_that_ends_loses_the_lease(store_engine) -> None:
-    if store_engine.dialect.name != "postgresql":
-        pytest.skip("PostgreSQL sessions only")
     lease, successor = PollerLease(store_engine), PollerLease(store_engine)
     try:
         assert lease.acquire()
