@@ -69,6 +69,7 @@ from store.outreach import (
     board_version,
     first_seen,
     get_board,
+    history,
     latest_status_codes,
     latest_statuses,
 )
@@ -208,6 +209,8 @@ class Services:
     _computing: dict[Any, list[Any]] = dataclasses.field(default_factory=dict, repr=False)
     _board_keys: dict[int, tuple[Any, dict[str, frozenset[str]]]] = dataclasses.field(
         default_factory=dict, repr=False)   # board -> (hazard state, its current targets)
+    _board_latest: dict[int, Any] = dataclasses.field(
+        default_factory=dict, repr=False)   # board -> its latest view (updated, not rebuilt)
 
     @contextlib.contextmanager
     def computing(self, key: Any) -> Iterator[None]:
@@ -773,15 +776,60 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
     with services.computing(("board", cache_key)):
         with services._lock:
             cached = services._boards.get(cache_key)
-        return cached if cached is not None else _board_view(
-            services, board, state, targets=targets, view=view, missing=missing,
-            version=version)
+            before = services._board_latest.get(board.board_id)
+        if cached is not None:
+            return cached
+        result = _board_view_updated(services, before, version) if before is not None \
+            else None
+        if result is None:
+            result = _board_view(services, board, state, targets=targets, view=view,
+                                 missing=missing, version=version)
+        with services._lock:
+            services._boards[cache_key] = result
+            while len(services._boards) > BOARD_CACHE_SIZE:
+                services._boards.popitem(last=False)
+            services._board_latest[board.board_id] = result
+        return result
+
+
+def _board_view_updated(services: Services, before: BoardView,
+                        version: tuple[Any, ...]) -> BoardView | None:
+    """``before`` brought up to ``version`` from the events recorded since, when only events
+    were added (same hazards, same targets, board still open) and each names a target already
+    on the board; None otherwise (the board is then built afresh). A status update costs the
+    board's screens a copy of its rows instead of a rebuild: at 65,000 targets, a few
+    hundredths of a second instead of most of one."""
+    closed_at, state_key, (events, last_event, targets) = version
+    old_closed, old_state, (old_events, old_last, old_targets) = before.version
+    if (closed_at, state_key, targets) != (old_closed, old_state, old_targets) or \
+            closed_at is not None or events < old_events or old_events == 0:
+        return None  # the first events of a board: built afresh (its columns take shape)
+    added = history(services.engine, before.board.board_id, after_event_id=old_last)
+    if len(added) != events - old_events or (len(added) and
+                                             int(added["event_id"].iat[-1]) != last_event):
+        return None  # something else changed under us: build afresh
+    rows = before.rows.copy()
+    where = {key: i for i, key in enumerate(zip(rows["target_kind"], rows["target_id"],
+                                                strict=True))}
+    columns = {name: rows.columns.get_loc(name) for name in (
+        "status", "note", "updated_by", "updated_at", "event_id", "updates", "new")}
+    for event in added.itertuples(index=False):
+        i = where.get((event.target_kind, event.target_id))
+        if i is None:
+            return None  # a target not on the board yet: build afresh
+        rows.iat[i, columns["status"]] = event.status
+        rows.iat[i, columns["note"]] = event.note
+        rows.iat[i, columns["updated_by"]] = event.actor
+        rows.iat[i, columns["updated_at"]] = event.at
+        rows.iat[i, columns["event_id"]] = int(event.event_id)
+        rows.iat[i, columns["updates"]] = int(rows.iat[i, columns["updates"]]) + 1
+        rows.iat[i, columns["new"]] = False
+    return dataclasses.replace(before, rows=rows, progress=progress(rows), version=version)
 
 
 def _board_view(services: Services, board: Board, state: HazardState, *, targets: pd.DataFrame,
                 view: IncidentView | None, missing: tuple[str, ...],
                 version: tuple[Any, ...]) -> BoardView:
-    cache_key = (board.board_id, version)
     rows = board_rows(targets, latest_statuses(services.engine, board.board_id),
                       first_seen(services.engine, board.board_id), board.created_at)
     gone = ~np.isfinite(rows["order"].to_numpy(dtype=float))
@@ -799,15 +847,10 @@ def _board_view(services: Services, board: Board, state: HazardState, *, targets
     times = [t for column in ("sent", "onset") if column in hazards
              for t in hazards[column].dropna()]
     began = min([pd.Timestamp(t).to_pydatetime() for t in times] + [board.created_at])
-    result = BoardView(
+    return BoardView(
         board=board, rows=rows, progress=progress(rows),
         liaisons=liaisons(state.roster.missions, rows["country_name"].unique()),
         hazards=hazards, missing_hazards=missing, version=version, began_at=began)
-    with services._lock:
-        services._boards[cache_key] = result
-        while len(services._boards) > BOARD_CACHE_SIZE:
-            services._boards.popitem(last=False)
-    return result
 
 
 def board_progress(services: Services, board: Board, now: datetime) -> dict[str, dict[str, int]]:

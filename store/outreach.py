@@ -353,9 +353,12 @@ def latest_status_codes(engine: Engine, board_id: int) -> list[tuple[str, str, s
 
 
 def history(engine: Engine, board_id: int, target: tuple[str, str] | None = None,
-            ) -> pd.DataFrame:
-    """Every event of a board (or one target), oldest first."""
+            *, after_event_id: int = 0) -> pd.DataFrame:
+    """Every event of a board (or one target), oldest first; only those after
+    ``after_event_id`` when given."""
     query = sa.select(outreach_events).where(outreach_events.c.board_id == int(board_id))
+    if after_event_id:
+        query = query.where(outreach_events.c.event_id > int(after_event_id))
     if target is not None:
         kind, target_id = check_target(*target)
         query = query.where(outreach_events.c.target_kind == kind,

@@ -190,6 +190,43 @@ def test_the_wall_counts_a_board_without_building_it_and_agrees_with_the_board(
         counted["household"]["needs_assistance"] == 6
 
 
+def test_a_board_after_status_updates_is_updated_not_rebuilt_and_equals_a_rebuild(
+        services, monkeypatch) -> None:
+    from pandas.testing import assert_frame_equal
+
+    from dashboard import services as services_module
+    from dashboard.services import Services, board_view
+
+    board, _ = open_board(services.engine, ["nws:flood-dc", "nws:surge-miami"], name="Two",
+                          actor="t", now=NOW)
+    rows = board_view(services, board.board_id, NOW).rows
+    targets = list(rows[["target_kind", "target_id"]].itertuples(index=False))
+    record_status(services.engine, board.board_id, *targets[0], "attempted", actor="a",
+                  now=NOW)
+    board_view(services, board.board_id, NOW)  # a board's first events: built afresh
+    built = []
+    real = services_module._board_view
+    monkeypatch.setattr(services_module, "_board_view",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    later = NOW + timedelta(minutes=5)
+    for (kind, target_id), status in zip(targets[:6] + targets[:2], [
+            "reached_safe", "unreachable", "reached_needs_assistance", "attempted",
+            "reached_safe", "attempted", "reached_needs_assistance", "reached_safe"],
+            strict=True):
+        record_status(services.engine, board.board_id, kind, target_id, status,
+                      actor="coordinator b", note=f"{status} at {later:%H:%M}", now=later)
+    updated = board_view(services, board.board_id, later)
+    assert built == []  # updated in place from the 8 new events
+    fresh = board_view(Services.from_engine(services.engine, services.settings),
+                       board.board_id, later)
+    assert built == [1]
+    assert_frame_equal(updated.rows, fresh.rows)
+    assert updated.progress == fresh.progress and updated.version == fresh.version
+    first = updated.rows.iloc[0]
+    assert (first["status"], first["updates"], first["updated_by"]) == (
+        "reached_needs_assistance", 3, "coordinator b")
+
+
 def test_a_cap_exercise_message_shows_the_exercise_banner(services) -> None:
     drill = Hazard("nws:exercise-1", "nws", "Tsunami Warning", "tsunami", severity="extreme",
                    status="exercise", expires=LATER, geometry=DC_BOX,
