@@ -23,7 +23,7 @@ import logging
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from typing import Any
@@ -128,6 +128,8 @@ class RosterView:
     cell_counts: pd.DataFrame     # h3_cell, people, with_immunity (display resolution)
 
 
+# Columns of the hazard table that a poll may change without changing the hazard itself
+VOLATILE_COLUMNS = ("recorded_at", "clock", "expiry_lag")
 HAZARD_COLUMNS = (
     "hazard_id", "key", "source", "event", "category", "severity", "status", "message_type",
     "headline", "area_desc", "url", "sent", "onset", "expires", "recorded_at", "clock",
@@ -147,6 +149,40 @@ class HazardState:
     pairs: PairCodes                    # rows of ``table`` x rows of the roster locations
     by_key: dict[str, int]              # incident key -> row of ``table``
     roster: RosterData                  # the roster version the pairs refer to
+    _digests: dict[int, str] = dataclasses.field(default_factory=dict, compare=False,
+                                                 repr=False)
+
+    def content_key(self, rows: Iterable[int]) -> tuple[Any, ...]:
+        """What the impact of these hazards depends on: the roster version and each hazard's
+        stored record and shape. Equal keys, equal impact, whatever else changed in the feeds:
+        views of an incident (its call list, its outreach board) are cached by it, so a poll
+        that changes other hazards does not rebuild them. The columns that move with every
+        poll (``VOLATILE_COLUMNS``) are left out; views take them from the current state."""
+        digests = []
+        for row in rows:
+            digest = self._digests.get(row)
+            if digest is None:
+                hazard = self.hazards[self.table["hazard_id"].iat[row]]
+                record = self.table.iloc[row].drop(list(VOLATILE_COLUMNS))
+                shape = b"" if hazard.geometry is None else shapely.to_wkb(hazard.geometry)
+                digest = hashlib.sha256(repr((
+                    tuple(record.items()), hazard.center_lon, hazard.center_lat,
+                    hazard.radius_km, hazard.geometry_method)).encode() + shape).hexdigest()
+                self._digests[row] = digest
+            digests.append(digest)
+        return (self.roster.version, tuple(digests))
+
+    def current(self, hazards: pd.DataFrame, now: datetime) -> pd.DataFrame:
+        """``hazards`` (rows of a cached view) with the columns that move with every poll, and
+        ``active`` at ``now``, taken from this state."""
+        if hazards.empty or "hazard_id" not in hazards:
+            return hazards
+        rows = [self.by_key[incident_key(h)] for h in hazards["hazard_id"]]
+        out = hazards.copy()
+        for column in VOLATILE_COLUMNS:
+            out[column] = self.table[column].iloc[rows].to_numpy()
+        out["active"] = self.active_mask(now)[rows]
+        return out
 
     def active_mask(self, now: datetime) -> np.ndarray:
         """Hazards in force at ``now``: not cancelled and not ended (a recording by its date, a
@@ -614,7 +650,11 @@ def incident_view(services: Services, keys: tuple[str, ...], now: datetime,
     is the live feeds' unless a drill's is given (drill outreach boards).
     """
     state = state or services.hazard_state()
-    cache_key = (state.key, tuple(keys))
+    unknown = [k for k in keys if k not in state.by_key]
+    if unknown:
+        raise UnknownIncident(f"no such incident: {', '.join(unknown)} (it may have ended "
+                              f"and left its feed)")
+    cache_key = (state.content_key(state.by_key[k] for k in keys), tuple(keys))
     with services._lock:
         view = services._incidents.get(cache_key)
         if view is not None:
@@ -629,9 +669,7 @@ def incident_view(services: Services, keys: tuple[str, ...], now: datetime,
                     services._incidents[cache_key] = view
                     while len(services._incidents) > INCIDENT_CACHE_SIZE:
                         services._incidents.popitem(last=False)
-    rows = [state.by_key[k] for k in keys]
-    hazards = view.hazards.assign(active=state.active_mask(now)[rows])
-    return dataclasses.replace(view, hazards=hazards)
+    return dataclasses.replace(view, hazards=state.current(view.hazards, now))
 
 
 def _incident_view(services: Services, state: HazardState, keys: tuple[str, ...],
@@ -745,11 +783,12 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
     state = _board_state(services, board, now)
     present = [h for h in board.hazard_ids if incident_key(h) in state.by_key]
     missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
+    contents = _board_contents(state, board)
     targets = pd.DataFrame(columns=list(TARGET_COLUMNS))
     view = None
     if present:
         view = incident_view(services, tuple(incident_key(h) for h in present), now, state)
-        targets = _board_targets(services, state, tuple(present), view)
+        targets = _board_targets(services, contents, tuple(present), view)
         known = services._board_targets_known.setdefault(board.board_id, set())
         fresh = [(k, t) for k, t in zip(targets["target_kind"], targets["target_id"],
                                         strict=True) if (k, t) not in known]
@@ -762,17 +801,36 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
             known.update(fresh)
     with services._lock:
         remembered = services._board_keys.get(board.board_id)
-    if remembered is None or remembered[0] != state.key:  # for board_progress
+    if remembered is None or remembered[0] != contents:  # for board_progress
         keys = {kind: frozenset(targets.loc[targets["target_kind"] == kind, "target_id"])
                 for kind in TARGET_KINDS}
         with services._lock:
-            services._board_keys[board.board_id] = (state.key, keys)
-    version = (board.closed_at, state.key, board_version(services.engine, board.board_id))
+            services._board_keys[board.board_id] = (contents, keys)
+    version = (board.closed_at, contents, board_version(services.engine, board.board_id))
     cache_key = (board.board_id, version)
     with services._lock:
         cached = services._boards.get(cache_key)
-    if cached is not None:
-        return cached
+    if cached is None:
+        cached = _board_view_cached(services, board, state, cache_key, targets=targets,
+                                    view=view, missing=missing)
+    return dataclasses.replace(cached, hazards=state.current(cached.hazards, now))
+
+
+def _board_contents(state: HazardState, board: Board) -> tuple[Any, ...]:
+    """What a board's targets depend on: its hazards in the state (their content key) and
+    those no longer there."""
+    rows = [state.by_key[incident_key(h)] for h in board.hazard_ids
+            if incident_key(h) in state.by_key]
+    missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
+    return (state.content_key(rows), missing)
+
+
+def _board_view_cached(services: Services, board: Board, state: HazardState,
+                       cache_key: tuple[Any, ...], *, targets: pd.DataFrame,
+                       view: IncidentView | None, missing: tuple[str, ...]) -> BoardView:
+    """The board view for ``cache_key``: computed by one thread at a time, updated from the
+    board's previous view when only events were added, else built."""
+    version = cache_key[1]
     with services.computing(("board", cache_key)):
         with services._lock:
             cached = services._boards.get(cache_key)
@@ -799,9 +857,9 @@ def _board_view_updated(services: Services, before: BoardView,
     on the board; None otherwise (the board is then built afresh). A status update costs the
     board's screens a copy of its rows instead of a rebuild: at 65,000 targets, a few
     hundredths of a second instead of most of one."""
-    closed_at, state_key, (events, last_event, targets) = version
-    old_closed, old_state, (old_events, old_last, old_targets) = before.version
-    if (closed_at, state_key, targets) != (old_closed, old_state, old_targets) or \
+    closed_at, contents, (events, last_event, targets) = version
+    old_closed, old_contents, (old_events, old_last, old_targets) = before.version
+    if (closed_at, contents, targets) != (old_closed, old_contents, old_targets) or \
             closed_at is not None or events < old_events or old_events == 0:
         return None  # the first events of a board: built afresh (its columns take shape)
     added = history(services.engine, before.board.board_id, after_event_id=old_last)
@@ -865,7 +923,8 @@ def board_progress(services: Services, board: Board, now: datetime) -> dict[str,
     state = _board_state(services, board, now)
     with services._lock:
         known = services._board_keys.get(board.board_id)
-    if known is None or known[0] != state.key or board.closed_at is not None:
+    if known is None or known[0] != _board_contents(state, board) or \
+            board.closed_at is not None:
         shown = board_view(services, board.board_id, now).progress
         return {kind: {name: shown[kind][name] for name in ("total", "reached",
                                                             "needs_assistance")}
@@ -894,9 +953,9 @@ def _board_state(services: Services, board: Board, now: datetime) -> HazardState
     return services.hazard_state()
 
 
-def _board_targets(services: Services, state: HazardState, hazard_ids: tuple[str, ...],
-                   view: IncidentView) -> pd.DataFrame:
-    key = ("targets", state.key, hazard_ids)
+def _board_targets(services: Services, contents: tuple[Any, ...],
+                   hazard_ids: tuple[str, ...], view: IncidentView) -> pd.DataFrame:
+    key = ("targets", contents, hazard_ids)
     with services._lock:
         cached = services._boards.get(key)
     if cached is None:

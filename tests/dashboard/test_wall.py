@@ -227,6 +227,45 @@ def test_a_board_after_status_updates_is_updated_not_rebuilt_and_equals_a_rebuil
         "reached_needs_assistance", 3, "coordinator b")
 
 
+def test_a_feed_change_elsewhere_rebuilds_neither_the_incident_nor_its_board(
+        services, monkeypatch) -> None:
+    """Views of an incident are keyed by what its impact depends on (its own record and shape,
+    the roster): a poll that changes other hazards reuses them; a change of its own shape
+    rebuilds them, with the new people."""
+    from dashboard import services as services_module
+    from dashboard.services import board_view, incident_view
+
+    board, _ = open_board(services.engine, ["nws:flood-dc"], name="DC", actor="t", now=NOW)
+    before = board_view(services, board.board_id, NOW)
+    incident = incident_view(services, ("nws:flood-dc",), NOW)
+    built = []
+    for name in ("_incident_view", "_board_view"):
+        real = getattr(services_module, name)
+        monkeypatch.setattr(services_module, name,
+                            lambda *a, _real=real, _name=name, **k:
+                            built.append(_name) or _real(*a, **k))
+    replace_hazards(services.engine, "nws", [*_hazards(), TORNADO], now=NOW)  # a new poll
+    again = board_view(services, board.board_id, NOW)
+    same = incident_view(services, ("nws:flood-dc",), NOW)
+    assert built == []  # nothing rebuilt for a tornado in New York
+    assert again.rows.equals(before.rows) and same.totals == incident.totals
+    assert list(same.hazards["hazard_id"]) == ["nws:flood-dc"] and same.hazards["active"].all()
+
+    wider = shapely.box(-77.2, 38.75, -76.85, 39.05)  # the same alert, its area redrawn
+    redrawn = [Hazard("nws:flood-dc", "nws", "Flash Flood Warning", "flood", severity="severe",
+                      expires=LATER, geometry=wider, geometry_method="polygon",
+                      area_desc="District of Columbia", sent=NOW - timedelta(hours=1)),
+               *_hazards()[1:]]
+    replace_hazards(services.engine, "nws", redrawn, now=NOW)
+    grown = board_view(services, board.board_id, NOW)
+    assert "_incident_view" in built and "_board_view" in built
+    assert len(grown.rows) > len(before.rows)
+    fresh = incident_view(Services.from_engine(services.engine, services.settings),
+                          ("nws:flood-dc",), NOW)
+    assert fresh.totals == incident_view(services, ("nws:flood-dc",), NOW).totals
+    assert fresh.totals != incident.totals
+
+
 def test_a_cap_exercise_message_shows_the_exercise_banner(services) -> None:
     drill = Hazard("nws:exercise-1", "nws", "Tsunami Warning", "tsunami", severity="extreme",
                    status="exercise", expires=LATER, geometry=DC_BOX,
