@@ -1302,6 +1302,7 @@ def wsgi():
     """
     from dashboard.app import create_app
     from dashboard.services import Services
+    from store.db import safe_url
     from store.roster import current_import
     from store.users import count_users
 
@@ -1319,7 +1320,7 @@ def wsgi():
     app = create_app(settings, services, metrics_dir=_metrics_dir(settings))
     services.warm(freeze=True)
     _SERVED["services"] = services
-    logger.info("Mission Watch ready (store %s)", _safe_store_url(engine))
+    logger.info("Mission Watch ready (store %s)", safe_url(engine))
     return app.server
 
 
@@ -1329,12 +1330,6 @@ def after_fork() -> None:
     services = _SERVED.get("services")
     if services is not None:
         services.engine.dispose(close=False)
-
-
-def _safe_store_url(engine) -> str:
-    from store.db import safe_url
-
-    return safe_url(engine)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

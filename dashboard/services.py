@@ -674,11 +674,7 @@ def incident_view(services: Services, keys: tuple[str, ...], now: datetime,
 
 def _incident_view(services: Services, state: HazardState, keys: tuple[str, ...],
                    now: datetime) -> IncidentView:
-    roster = state.roster
-    unknown = [k for k in keys if k not in state.by_key]
-    if unknown:
-        raise UnknownIncident(f"no such incident: {', '.join(unknown)} (it may have ended "
-                              f"and left its feed)")
+    roster = state.roster  # every key is known: incident_view checked
     rows = np.array([state.by_key[k] for k in keys], dtype=np.int64)
     selected = np.zeros(len(state.table), dtype=bool)
     selected[rows] = True
@@ -781,8 +777,7 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
     """
     board = get_board(services.engine, board_id)
     state = _board_state(services, board, now)
-    present = [h for h in board.hazard_ids if incident_key(h) in state.by_key]
-    missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
+    present, missing = _board_hazards(state, board)
     contents = _board_contents(state, board)
     targets = pd.DataFrame(columns=list(TARGET_COLUMNS))
     view = None
@@ -816,13 +811,18 @@ def board_view(services: Services, board_id: int, now: datetime) -> BoardView:
     return dataclasses.replace(cached, hazards=state.current(cached.hazards, now))
 
 
+def _board_hazards(state: HazardState, board: Board) -> tuple[list[str], tuple[str, ...]]:
+    """The board's hazards still in the state, and those no longer there."""
+    present = [h for h in board.hazard_ids if incident_key(h) in state.by_key]
+    missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
+    return present, missing
+
+
 def _board_contents(state: HazardState, board: Board) -> tuple[Any, ...]:
     """What a board's targets depend on: its hazards in the state (their content key) and
     those no longer there."""
-    rows = [state.by_key[incident_key(h)] for h in board.hazard_ids
-            if incident_key(h) in state.by_key]
-    missing = tuple(h for h in board.hazard_ids if incident_key(h) not in state.by_key)
-    return (state.content_key(rows), missing)
+    present, missing = _board_hazards(state, board)
+    return (state.content_key(state.by_key[incident_key(h)] for h in present), missing)
 
 
 def _board_view_cached(services: Services, board: Board, state: HazardState,
