@@ -53,7 +53,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
             connection.execute(sa.text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
             ), {"n": name})
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # FORCE (PostgreSQL 13+): a background thread of the test (a cache warm-up, say)
+            # that reconnects between the terminate above and the drop cannot block it
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
